@@ -1,0 +1,557 @@
+"""Shared conventions of the reference services: app factory, errors, metrics, memory, limits.
+
+Every service module (``gateway``, ``aicore``, ``graphrag``, ``llmstub``, ``datatier``,
+``realtime``) follows the same contract so that the launcher, the tests and a future Go/Rust
+implementation can treat them alike:
+
+* **Factory.** The module exposes ``create_app(settings: Mapping[str, Any]) -> Starlette``.
+  ``settings`` is a plain JSON-able mapping (the launcher passes it to the child process as
+  JSON). Build the app with :func:`build_app`, which adds the common routes and middleware::
+
+      def create_app(settings):
+          settings = dict(settings)
+          routes = [Route("/v1/things", things, methods=["POST"])]
+          return build_app("my-service", routes, settings, lifespan=lifespan)
+
+  Keys every service understands (all optional): ``name``, ``host``, ``port``,
+  ``max_body_bytes`` (default 1 MiB), ``memory_limit_bytes`` (for the pressure level),
+  ``log_level``, ``urls`` (``{service name: base url}`` of the other services of the set).
+* **Common routes** (added by :func:`build_app`): ``GET /health`` (``{"status": "ok",
+  "service": name}``, cheap, never touches a backend), ``GET /metrics`` (Prometheus text
+  format, from a *per-app* :class:`prometheus_client.CollectorRegistry`, so several apps in
+  one test process never collide) and ``GET /v1/memory`` (see :func:`memory_snapshot`).
+  A service with dependencies may add its own ``GET /ready``.
+* **Errors are JSON.** Every error response is ``{"error": <short code>, "detail": <what is
+  wrong, for a human>}`` with a 4xx status for bad input: raise :class:`ApiError` (or a
+  Starlette ``HTTPException``) from an endpoint. Unknown paths give 404, wrong methods 405, a
+  body over ``max_body_bytes`` 413, malformed JSON 422 (use :func:`read_json`), invalid fields
+  422 (use :func:`field`). An unexpected exception is logged with its traceback and answered
+  ``500 {"error": "internal", ...}``: a 500 always means a bug, never bad input.
+* **Metrics.** :class:`ServiceMetrics` (``app.state.metrics``) records
+  ``workbench_http_request_duration_seconds`` (histogram by route template, method, status)
+  and ``workbench_http_requests_in_flight``; add service-specific collectors to
+  ``app.state.metrics.registry``.
+* **Request ids.** Every response carries ``X-Request-ID`` (the client's if it sent a sane
+  one, else a fresh one); it is in ``scope["state"]["request_id"]`` for logging.
+* **Logs** are one JSON object per line (:func:`configure_logging`); never log API keys,
+  authorization headers or request bodies.
+* **Registry.** :data:`workbench.services.launcher.SERVICES` maps name -> (module, default
+  port): gateway 8700, ai-core 8701, graphrag 8702, llm-stub 8703, realtime 8704, datatier
+  8705. A module that does not exist yet is skipped. A WebSocket service may define a
+  top-level ``WS_PATH = "/ws"``; the launcher appends it to the ``ws://`` URL in
+  ``serve.json``. The launcher waits for ``GET /health`` == 200 before calling a service ready,
+  so do slow startup work (loading data) in the lifespan, not lazily on the first request.
+* **Binding.** Services bind ``127.0.0.1`` unless told otherwise; the launcher
+  (:mod:`workbench.services.launcher`) starts each one in its own process with
+  ``python -m workbench.services.run NAME --port P``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import psutil
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "ApiError",
+    "ServiceMetrics",
+    "build_app",
+    "configure_logging",
+    "error_response",
+    "field",
+    "memory_snapshot",
+    "pressure_level",
+    "read_json",
+]
+
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+#: Latency buckets (seconds) fine enough to see sub-millisecond proxy overhead.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_log = logging.getLogger("workbench.services")
+
+
+class ApiError(Exception):
+    """An error that becomes a JSON response ``{"error": error, "detail": detail}``.
+
+    Parameters
+    ----------
+    status : int
+        HTTP status (4xx for bad input, 502/503/504 for a backend problem).
+    error : str
+        Short machine-readable code such as ``"invalid_field"``.
+    detail : str
+        Human-readable explanation naming the offending field or value.
+    headers : mapping, optional
+        Extra response headers (``Retry-After`` for 429/503).
+    """
+
+    def __init__(
+        self, status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The one JSON error shape: ``{"error": error, "detail": detail}`` with ``status``."""
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+}
+
+
+async def _api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.error, exc.detail, exc.headers)
+
+
+async def _http_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route for {request.method} {request.url.path}"
+    return error_response(exc.status_code, code, detail, exc.headers)
+
+
+async def read_json(request: Request, *, expect: type | tuple[type, ...] = dict) -> Any:
+    """Parse the request body as JSON, or raise :class:`ApiError` 422 saying why.
+
+    The body size is already capped by :func:`build_app`'s limit (413 beyond it).
+
+    Raises
+    ------
+    ApiError
+        422 ``malformed_json`` for an empty or unparsable body, 422 ``invalid_request`` when
+        the top-level value is not of type ``expect`` (an object by default).
+    """
+    body = await request.body()
+    if not body:
+        raise ApiError(422, "malformed_json", "request body is empty; expected a JSON object")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(422, "malformed_json", f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, expect):
+        kind = "object" if expect is dict else getattr(expect, "__name__", str(expect))
+        raise ApiError(
+            422, "invalid_request", f"request body must be a JSON {kind}, got {type(data).__name__}"
+        )
+    return data
+
+
+_MISSING = object()
+
+
+def field(
+    body: Mapping[str, Any],
+    name: str,
+    kind: type | tuple[type, ...],
+    default: Any = _MISSING,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: Sequence[Any] | None = None,
+) -> Any:
+    """Fetch and validate one field of a JSON body, raising 422 :class:`ApiError` naming it.
+
+    ``bool`` is never accepted where a number is expected (JSON ``true`` is not ``1``), and
+    ``int`` is accepted where ``float`` is.
+
+    Examples
+    --------
+    >>> field({"k": 3}, "k", int, lo=1)
+    3
+    >>> field({}, "k", int, 10)
+    10
+    """
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if default is _MISSING:
+            raise ApiError(422, "invalid_field", f"field {name!r} is required")
+        return default
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if float in kinds and int not in kinds:
+        kinds = (*kinds, int)
+    if isinstance(value, bool) and bool not in kinds:
+        ok = False
+    else:
+        ok = isinstance(value, kinds)
+    if not ok:
+        names = "/".join(k.__name__ for k in kinds)
+        raise ApiError(
+            422, "invalid_field", f"field {name!r} must be {names}, got {type(value).__name__}"
+        )
+    if lo is not None and value < lo:
+        raise ApiError(422, "invalid_field", f"field {name!r} must be >= {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise ApiError(422, "invalid_field", f"field {name!r} must be <= {hi}, got {value}")
+    if choices is not None and value not in choices:
+        raise ApiError(
+            422, "invalid_field", f"field {name!r} must be one of {list(choices)}, got {value!r}"
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def pressure_level(rss_bytes: int, limit_bytes: int | None = None) -> str:
+    """``"low"``, ``"moderate"``, ``"high"`` or ``"critical"`` for an RSS against a limit.
+
+    Without a limit the machine's available memory decides: the share of total memory the
+    machine has in use. Thresholds 60 %, 80 %, 95 %.
+
+    Examples
+    --------
+    >>> pressure_level(50, 100), pressure_level(85, 100), pressure_level(99, 100)
+    ('low', 'high', 'critical')
+    """
+    if limit_bytes:
+        share = rss_bytes / limit_bytes
+    else:
+        share = psutil.virtual_memory().percent / 100.0
+    if share >= 0.95:
+        return "critical"
+    if share >= 0.80:
+        return "high"
+    if share >= 0.60:
+        return "moderate"
+    return "low"
+
+
+def memory_snapshot(limit_bytes: int | None = None) -> dict[str, Any]:
+    """Process memory as the ``/v1/memory`` endpoint reports it.
+
+    Returns
+    -------
+    dict
+        ``rss_bytes``, ``vms_bytes``, ``limit_bytes``, ``pressure`` (see
+        :func:`pressure_level`), ``gc`` (``counts`` per generation, ``collections`` and
+        ``collected`` totals per generation, ``objects`` tracked), ``pid``.
+    """
+    info = psutil.Process().memory_info()
+    stats = gc.get_stats()
+    return {
+        "pid": psutil.Process().pid,
+        "rss_bytes": int(info.rss),
+        "vms_bytes": int(info.vms),
+        "limit_bytes": limit_bytes,
+        "pressure": pressure_level(int(info.rss), limit_bytes),
+        "gc": {
+            "counts": list(gc.get_count()),
+            "collections": [s.get("collections", 0) for s in stats],
+            "collected": [s.get("collected", 0) for s in stats],
+            "objects": len(gc.get_objects()),
+        },
+    }
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class ServiceMetrics:
+    """Prometheus collectors of one app, in a registry of its own.
+
+    Attributes
+    ----------
+    registry : CollectorRegistry
+        Add service-specific collectors here (``Gauge(..., registry=metrics.registry)``).
+    latency : Histogram
+        ``workbench_http_request_duration_seconds{route, method, status}``.
+    in_flight : Gauge
+        ``workbench_http_requests_in_flight``.
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.latency = Histogram(
+            "workbench_http_request_duration_seconds",
+            "Request latency by route template, method and status.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "workbench_http_requests_in_flight",
+            "Requests being served right now.",
+            registry=self.registry,
+        )
+
+    def render(self) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _ServiceMiddleware:
+    """Outermost layer: request id, metrics, body-size limit, and the catch-all for bugs.
+
+    A pure ASGI middleware (not ``BaseHTTPMiddleware``) because it sits on every request and
+    the gateway's overhead budget is a fraction of a millisecond.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = None
+        length = None
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _REQUEST_ID_RE.match(candidate):
+                    request_id = candidate
+            elif key == b"content-length":
+                length = value
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        rid_header = (b"x-request-id", request_id.encode("latin-1"))
+        status_box = [500]
+        started = [False]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started[0] = True
+                status_box[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        limit = self.max_body_bytes
+        metrics = self.metrics
+        metrics.in_flight.inc()
+        try:
+            if length is not None:
+                try:
+                    declared = int(length)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > limit:
+                    await self._reject(send_wrapper, declared, limit)
+                    return
+            received = [0]
+
+            async def receive_limited() -> Message:
+                message = await receive()
+                if message["type"] == "http.request":
+                    received[0] += len(message.get("body", b""))
+                    if received[0] > limit:
+                        raise _BodyTooLargeError
+                return message
+
+            try:
+                await self.app(scope, receive_limited, send_wrapper)
+            except _BodyTooLargeError:
+                if not started[0]:
+                    await self._reject(send_wrapper, received[0], limit)
+            except Exception:
+                _log.exception(
+                    "unhandled error", extra={"request_id": request_id, "path": scope["path"]}
+                )
+                if not started[0]:
+                    await error_response(
+                        500, "internal", f"internal error (request id {request_id})"
+                    )(scope, receive, send_wrapper)
+        finally:
+            metrics.in_flight.dec()
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            metrics.latency.labels(template, scope["method"], str(status_box[0])).observe(
+                time.perf_counter() - start
+            )
+
+    @staticmethod
+    async def _reject(send: Send, size: int, limit: int) -> None:
+        detail = (
+            f"request body of {size} bytes exceeds the limit of {limit} bytes"
+            if size >= 0
+            else "invalid Content-Length header"
+        )
+        status = 413 if size >= 0 else 400
+        body = json.dumps(
+            {"error": _HTTP_CODES[status], "detail": detail}, separators=(",", ":")
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+def build_app(
+    name: str,
+    routes: Sequence[BaseRoute],
+    settings: Mapping[str, Any],
+    *,
+    lifespan: Callable[[Starlette], Any] | None = None,
+    exception_handlers: Mapping[Any, Callable[..., Any]] | None = None,
+    health: Callable[[Request], Any] | None = None,
+    middleware: Sequence[Middleware] = (),
+) -> Starlette:
+    """A Starlette app with the common routes, JSON errors, metrics and body limit.
+
+    Parameters
+    ----------
+    name : str
+        Service name, reported by ``/health`` and ``/v1/memory``.
+    routes : sequence of routes
+        The service's own routes; ``/health``, ``/metrics`` and ``/v1/memory`` are appended.
+    settings : mapping
+        The service settings (see the module docstring); stored as ``app.state.settings``.
+    lifespan : callable, optional
+        Starlette lifespan context manager for startup/shutdown work.
+    exception_handlers : mapping, optional
+        Extra handlers, merged over the JSON ones.
+    health : endpoint, optional
+        Replaces the default ``/health`` endpoint.
+    middleware : sequence of Middleware
+        Service middleware, placed inside the common layer (so it is timed and limited too).
+
+    Returns
+    -------
+    Starlette
+        ``app.state.metrics`` is its :class:`ServiceMetrics`, ``app.state.settings`` the
+        settings, ``app.state.service`` the name.
+    """
+    metrics = ServiceMetrics(name)
+    limit = int(settings.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+    memory_limit = settings.get("memory_limit_bytes")
+    health_body = json.dumps({"status": "ok", "service": name}).encode()
+
+    async def default_health(request: Request) -> Response:
+        return Response(health_body, media_type="application/json")
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return metrics.render()
+
+    async def memory_endpoint(request: Request) -> Response:
+        snap = memory_snapshot(int(memory_limit) if memory_limit else None)
+        snap["service"] = name
+        return JSONResponse(snap)
+
+    common = [
+        Route("/health", health or default_health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/v1/memory", memory_endpoint, methods=["GET"]),
+    ]
+    handlers: dict[Any, Callable[..., Any]] = {
+        ApiError: _api_error_handler,
+        HTTPException: _http_exception_handler,
+    }
+    handlers.update(exception_handlers or {})
+    app = Starlette(
+        routes=[*routes, *common],
+        middleware=[Middleware(_ServiceMiddleware, metrics=metrics, max_body_bytes=limit),
+                    *middleware],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )  # fmt: skip
+    app.state.metrics = metrics
+    app.state.settings = dict(settings)
+    app.state.service = name
+    return app
+
+
+# --------------------------------------------------------------------------- logging
+
+
+class _JsonFormatter(logging.Formatter):
+    _SKIP = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in self._SKIP and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure_logging(service: str, level: str | int = "INFO") -> None:
+    """One JSON object per line on stderr for the ``workbench`` loggers and uvicorn's errors.
+
+    Every line carries ``service``. Callers must not pass secrets (keys, authorization
+    headers, bodies) in ``extra``.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter())
+    handler.addFilter(_ServiceFilter(service))
+    for name in ("workbench", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level if isinstance(level, int) else level.upper())
+        logger.propagate = False
+
+
+class _ServiceFilter(logging.Filter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.service = self.service
+        return True
