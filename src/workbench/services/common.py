@@ -15,7 +15,8 @@ implementation can treat them alike:
 
   Keys every service understands (all optional): ``name``, ``host``, ``port``,
   ``max_body_bytes`` (default 1 MiB), ``memory_limit_bytes`` (for the pressure level),
-  ``log_level``, ``urls`` (``{service name: base url}`` of the other services of the set).
+  ``log_level``, ``urls`` (``{service name: base http url}`` of every registered service),
+  ``services`` (names of the services started in this set; the others are not running).
 * **Common routes** (added by :func:`build_app`): ``GET /health`` (``{"status": "ok",
   "service": name}``, cheap, never touches a backend), ``GET /metrics`` (Prometheus text
   format, from a *per-app* :class:`prometheus_client.CollectorRegistry`, so several apps in
@@ -445,6 +446,7 @@ def build_app(
     exception_handlers: Mapping[Any, Callable[..., Any]] | None = None,
     health: Callable[[Request], Any] | None = None,
     middleware: Sequence[Middleware] = (),
+    metrics: ServiceMetrics | None = None,
 ) -> Starlette:
     """A Starlette app with the common routes, JSON errors, metrics and body limit.
 
@@ -464,6 +466,8 @@ def build_app(
         Replaces the default ``/health`` endpoint.
     middleware : sequence of Middleware
         Service middleware, placed inside the common layer (so it is timed and limited too).
+    metrics : ServiceMetrics, optional
+        Pass one when service objects built before the app need its registry.
 
     Returns
     -------
@@ -471,7 +475,7 @@ def build_app(
         ``app.state.metrics`` is its :class:`ServiceMetrics`, ``app.state.settings`` the
         settings, ``app.state.service`` the name.
     """
-    metrics = ServiceMetrics(name)
+    metrics = metrics or ServiceMetrics(name)
     limit = int(settings.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
     memory_limit = settings.get("memory_limit_bytes")
     health_body = json.dumps({"status": "ok", "service": name}).encode()

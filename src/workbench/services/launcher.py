@@ -539,7 +539,7 @@ def running_services(
         s.update(section)
         s.update(_env_settings(name, env))
         s.update(overrides.get(name, {}))
-        s.update(name=name, host=host, port=port_map[name], urls=base_urls)
+        s.update(name=name, host=host, port=port_map[name], urls=base_urls, services=names)
         if name == "gateway":
             hashes = list(s.get("api_key_hashes", []))
             s["api_key_hashes"] = [hash_api_key(key), *hashes]
