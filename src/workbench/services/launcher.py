@@ -69,6 +69,7 @@ __all__ = [
     "free_port",
     "hash_api_key",
     "load_serve_config",
+    "plan_services",
     "read_serve_state",
     "run_serve",
     "running_services",
@@ -136,7 +137,7 @@ def hash_api_key(key: str) -> str:
     Examples
     --------
     >>> hash_api_key("k")[:12]
-    '8254c329a92c'
+    '8254c329a928'
     """
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -509,22 +510,75 @@ def running_services(
     ValueError
         Unknown service name or bad port.
     """
-    env = os.environ if environ is None else environ
-    cfg = load_serve_config(config if config is not None else env.get("WORKBENCH_SERVE_CONFIG"))
-    host = host or env.get("WORKBENCH_SERVE_HOST") or str(cfg.get("host", "127.0.0.1"))
-    names = _resolve_only(only)
-    port_map = _resolve_ports(ports, port_base, cfg, env, host)
-    taken = [f"{n} ({host}:{port_map[n]})" for n in names if not _port_is_free(host, port_map[n])]
+    svc = plan_services(
+        only, host=host, ports=ports, port_base=port_base, settings=settings, config=config,
+        state_dir=state_dir, api_key=api_key, ready_timeout=ready_timeout, environ=environ,
+    )  # fmt: skip
+    taken = [
+        f"{n} ({svc.host}:{svc.ports[n]})"
+        for n in svc.children
+        if not _port_is_free(svc.host, svc.ports[n])
+    ]
     if taken:
         raise ServiceError(
             "port already in use for " + ", ".join(taken) + ". Another `workbench serve` may be "
             "running (see .workbench/serve.json); stop it or choose other ports "
             "(--port NAME=PORT or --port-base N)."
         )
+    svc.state_dir.mkdir(parents=True, exist_ok=True)
+    names = list(svc.children)
+    sdir = svc.state_dir
+    state_file = sdir / "serve.json"
+    try:
+        for name in names:
+            svc.start(name)
+        if write_state:
+            _write_state(state_file, svc.info())
+        yield svc
+    finally:
+        svc.stop_all()
+        if write_state:
+            with contextlib.suppress(OSError):
+                current = json.loads(state_file.read_text())
+                if current.get("launcher_pid") == os.getpid():
+                    state_file.unlink()
+
+
+def plan_services(
+    only: str | Iterable[str] | None = None,
+    *,
+    host: str | None = None,
+    ports: Mapping[str, int] | Literal["free"] | None = None,
+    port_base: int | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    config: str | os.PathLike[str] | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
+    api_key: str | None = None,
+    ready_timeout: float | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ServiceSet:
+    """Resolve the layered configuration into a :class:`ServiceSet`, starting nothing.
+
+    Parameters are those of :func:`running_services` (``environ`` replaces ``os.environ``
+    for the ``WORKBENCH_*`` overrides). Each child's ``settings`` is, lowest first: the config
+    file's table for the service, ``WORKBENCH_<SERVICE>_<KEY>`` variables, ``settings``; then
+    ``name``, ``host``, ``port``, ``urls`` and ``services`` are set by the launcher, and the
+    gateway gets ``api_key_hashes`` (never the key itself).
+
+    Examples
+    --------
+    >>> svc = plan_services("llm-stub", port_base=9100, environ={"WORKBENCH_LLM_STUB_TTFT_MS": "5"})
+    >>> svc.ports["llm-stub"], svc.children["llm-stub"].settings["ttft_ms"]
+    (9103, 5)
+    """
+    env = os.environ if environ is None else environ
+    cfg = load_serve_config(config if config is not None else env.get("WORKBENCH_SERVE_CONFIG"))
+    host = host or env.get("WORKBENCH_SERVE_HOST") or str(cfg.get("host", "127.0.0.1"))
+    names = _resolve_only(only)
+    port_map = _resolve_ports(ports, port_base, cfg, env, host)
     key = api_key or env.get("WORKBENCH_API_KEY") or "wb_" + secrets.token_urlsafe(24)
     timeout = float(ready_timeout or cfg.get("ready_timeout", 60.0))
     sdir = Path(state_dir) if state_dir is not None else default_state_dir()
-    sdir.mkdir(parents=True, exist_ok=True)
     base_urls = {n: f"http://{host}:{p}" for n, p in port_map.items()}
     svc = ServiceSet(host=host, api_key=key, ports=port_map, state_dir=sdir, ready_timeout=timeout)
     overrides = settings or {}
@@ -545,20 +599,7 @@ def running_services(
             s["api_key_hashes"] = [hash_api_key(key), *hashes]
             s.pop("api_key", None)
         svc.children[name] = _Child(name=name, port=port_map[name], settings=s)
-    state_file = sdir / "serve.json"
-    try:
-        for name in names:
-            svc.start(name)
-        if write_state:
-            _write_state(state_file, svc.info())
-        yield svc
-    finally:
-        svc.stop_all()
-        if write_state:
-            with contextlib.suppress(OSError):
-                current = json.loads(state_file.read_text())
-                if current.get("launcher_pid") == os.getpid():
-                    state_file.unlink()
+    return svc
 
 
 def _write_state(path: Path, info: Mapping[str, Any]) -> None:

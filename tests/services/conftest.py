@@ -1,0 +1,34 @@
+"""Fixtures that start the reference services as real processes on free loopback ports.
+
+Every set is started by :func:`workbench.services.launcher.running_services` with OS-chosen
+free ports and a temporary state dir, so runs never clash with a developer's
+``workbench serve`` or with each other, and every process is stopped at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from workbench.services.launcher import ServiceSet, running_services
+
+#: A fast llm stub: tests check behaviour, not the latency model.
+FAST_STUB = {"ttft_ms": 0, "tokens_per_s": 100_000, "jitter": 0.0}
+#: A small graph and vector set so graphrag starts in seconds.
+SMALL_GRAPHRAG = {"graph": {"scale": 10, "edge_factor": 8, "seed": 3},
+                  "vectors": {"n": 2000, "dim": 32, "seed": 1}}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def core_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSet]:
+    """llm-stub, ai-core, graphrag and gateway, shared by the read-only integration tests."""
+    state = tmp_path_factory.mktemp("serve-core")
+    with running_services(
+        ["llm-stub", "ai-core", "graphrag", "gateway"],
+        ports="free",
+        state_dir=state,
+        settings={"llm-stub": FAST_STUB, "graphrag": SMALL_GRAPHRAG},
+        ready_timeout=120,
+    ) as svc:
+        yield svc

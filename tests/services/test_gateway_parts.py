@@ -1,0 +1,108 @@
+"""Gateway building blocks against readable references: token bucket, breaker, key check."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workbench.services.gateway import (
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    CircuitBreaker,
+    TokenBucket,
+    _Gateway,
+)
+from workbench.services.launcher import hash_api_key
+
+
+def reference_allowed(times, rate, burst):
+    """Naive bucket: tokens as a float refilled between events, no shortcuts."""
+    tokens, last, out = float(burst), times[0] if times else 0.0, []
+    for t in times:
+        tokens = min(burst, tokens + (t - last) * rate)
+        last = t
+        if tokens >= 1:
+            tokens -= 1
+            out.append(True)
+        else:
+            out.append(False)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gaps=st.lists(st.floats(0, 2, allow_nan=False), min_size=1, max_size=60),
+    rate=st.floats(0.1, 50),
+    burst=st.integers(1, 10),
+)
+def test_token_bucket_matches_reference(gaps, rate, burst):
+    times, t = [], 0.0
+    for g in gaps:
+        t += g
+        times.append(t)
+    tb = TokenBucket(rate, burst)
+    assert [tb.take("k", now=x)[0] for x in times] == reference_allowed(times, rate, burst)
+
+
+def test_token_bucket_retry_after_and_keys_independent():
+    tb = TokenBucket(rate_per_s=2.0, burst=1)
+    assert tb.take("a", now=0.0) == (True, 0.0)
+    ok, wait = tb.take("a", now=0.0)
+    assert not ok and wait == pytest.approx(0.5)
+    assert tb.take("b", now=0.0)[0]  # another key has its own bucket
+    assert tb.take("a", now=0.5)[0]
+
+
+def test_token_bucket_rejects_bad_config():
+    with pytest.raises(ValueError, match="rate_per_s"):
+        TokenBucket(0, 1)
+
+
+def test_breaker_cycle():
+    changes = []
+    b = CircuitBreaker("x", failures=3, open_s=1.0, on_change=lambda n, s: changes.append(s))
+    for _ in range(2):
+        b.failure(now=0.0)
+    assert b.state == CLOSED and b.allow(now=0.0)
+    b.success()  # a success resets the count
+    for _ in range(3):
+        b.failure(now=0.0)
+    assert b.state == OPEN and not b.allow(now=0.5)
+    assert b.retry_after(now=0.5) == pytest.approx(0.5)
+    assert b.allow(now=1.0) and b.state == HALF_OPEN
+    assert not b.allow(now=1.0)  # only one probe
+    b.failure(now=1.1)  # failed probe: open again for open_s
+    assert b.state == OPEN and not b.allow(now=2.0) and b.allow(now=2.2)
+    b.success()
+    assert b.state == CLOSED
+    assert changes == [OPEN, HALF_OPEN, OPEN, HALF_OPEN, CLOSED]
+
+
+def make_gateway(keys):
+    from prometheus_client import CollectorRegistry
+
+    return _Gateway({"api_key_hashes": [hash_api_key(k) for k in keys]}, CollectorRegistry())
+
+
+def test_key_check_uses_hashes_only():
+    gw = make_gateway(["secret-one", "secret-two"])
+    assert all(len(h) == 32 for h in gw.key_hashes)  # digests, not keys
+    assert b"secret-one" not in b"".join(gw.key_hashes)
+    assert gw.check_key("secret-two") == hashlib.sha256(b"secret-two").hexdigest()[:8]
+    for bad in (None, "", "secret", "secret-one ", "SECRET-ONE"):
+        assert gw.check_key(bad) is None
+
+
+def test_backend_routing_table():
+    gw = make_gateway(["k"])
+    assert gw.backend_for("/v1/chat") == "ai-core"
+    assert gw.backend_for("/v1/graph/query") == "graphrag"
+    assert gw.backend_for("/v1/vectors/search") == "graphrag"
+    assert gw.backend_for("/v1/agents") == "datatier"
+    assert gw.backend_for("/v1/agents/42") == "datatier"
+    assert gw.backend_for("/v1/conversations/1/messages") == "datatier"
+    assert gw.backend_for("/v1/chatter") is None

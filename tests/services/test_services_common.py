@@ -1,0 +1,149 @@
+"""The shared service conventions, checked in-process with Starlette's TestClient."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from workbench.services.common import (
+    ApiError,
+    build_app,
+    field,
+    memory_snapshot,
+    pressure_level,
+    read_json,
+)
+
+
+async def echo(request: Request) -> JSONResponse:
+    body = await read_json(request)
+    return JSONResponse({"n": field(body, "n", int, lo=0, hi=10)})
+
+
+async def boom(request: Request) -> JSONResponse:
+    raise RuntimeError("a bug")
+
+
+def make_app(**settings):
+    routes = [Route("/echo", echo, methods=["POST"]), Route("/boom", boom)]
+    return build_app("svc", routes, {"max_body_bytes": 100, **settings})
+
+
+@pytest.fixture
+def client():
+    with TestClient(make_app(), raise_server_exceptions=False) as c:
+        yield c
+
+
+def is_error(r, status, code=None):
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert set(body) == {"error", "detail"} and body["detail"]
+    if code is not None:
+        assert body["error"] == code
+    return body
+
+
+def test_common_routes(client):
+    assert client.get("/health").json() == {"status": "ok", "service": "svc"}
+    mem = client.get("/v1/memory").json()
+    assert mem["rss_bytes"] > 0 and mem["pressure"] in {"low", "moderate", "high", "critical"}
+    assert len(mem["gc"]["counts"]) == 3
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+def test_happy_path(client):
+    assert client.post("/echo", json={"n": 3}).json() == {"n": 3}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"", "malformed_json"),
+        (b"{nope", "malformed_json"),
+        (b"\xff\xfe", "malformed_json"),
+        (b"[1, 2]", "invalid_request"),
+        (b'{"n": "3"}', "invalid_field"),
+        (b'{"n": true}', "invalid_field"),
+        (b'{"n": 11}', "invalid_field"),
+        (b"{}", "invalid_field"),
+    ],
+)
+def test_bad_input_is_422_json(client, body, code):
+    detail = is_error(client.post("/echo", content=body), 422, code)["detail"]
+    if code == "invalid_field":
+        assert "'n'" in detail
+
+
+def test_404_405_are_json(client):
+    is_error(client.get("/nowhere"), 404, "not_found")
+    is_error(client.get("/echo"), 405, "method_not_allowed")
+
+
+def test_body_limit_declared_and_streamed(client):
+    is_error(client.post("/echo", content=b"x" * 101), 413, "payload_too_large")
+
+    def chunks():  # no Content-Length: the limit must hold while reading
+        for _ in range(10):
+            yield b"x" * 20
+
+    is_error(client.post("/echo", content=chunks()), 413, "payload_too_large")
+    assert client.post("/echo", content=b'{"n": 1}').status_code == 200
+
+
+def test_unexpected_exception_is_logged_500_json(client, caplog):
+    body = is_error(client.get("/boom"), 500, "internal")
+    assert "request id" in body["detail"]
+    assert "a bug" not in body["detail"]  # internals stay in the log
+
+
+def test_request_id_echoed_or_generated(client):
+    assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == (
+        "abc-123"
+    )
+    generated = client.get("/health", headers={"X-Request-ID": "bad id\n"}).headers["x-request-id"]
+    assert generated != "bad id\n" and len(generated) == 32
+
+
+def test_metrics_count_requests_per_app():
+    # Two apps in one process: separate registries, no "duplicated timeseries" error.
+    a, b = make_app(), make_app()
+    with TestClient(a) as ca, TestClient(b) as cb:
+        for _ in range(3):
+            ca.get("/health")
+        cb.get("/health")
+        text = ca.get("/metrics").text
+    counts = {
+        (s.labels["route"], s.labels["status"]): s.value
+        for fam in text_string_to_metric_families(text)
+        if fam.name == "workbench_http_request_duration_seconds"
+        for s in fam.samples
+        if s.name.endswith("_count")
+    }
+    assert counts[("/health", "200")] == 3
+
+
+def test_field_rules():
+    assert field({"x": 1}, "x", float) == 1
+    with pytest.raises(ApiError, match="must be one of"):
+        field({"x": "c"}, "x", str, choices=("a", "b"))
+    with pytest.raises(ApiError, match="must be int"):
+        field({"x": 1.5}, "x", int)
+
+
+def test_pressure_levels():
+    assert [pressure_level(x, 100) for x in (10, 60, 80, 95)] == [
+        "low",
+        "moderate",
+        "high",
+        "critical",
+    ]
+    snap = memory_snapshot(limit_bytes=1)
+    assert snap["pressure"] == "critical" and json.dumps(snap)
