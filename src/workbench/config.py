@@ -62,7 +62,7 @@ def _pyproject_settings() -> dict[str, Any]:
 
 
 def setting(name: str, default: Any = None) -> Any:
-    """Look up a setting: ``WORKBENCH_<NAME>`` env var, then ``[tool.workbench]``, then ``default``."""
+    """A setting: ``WORKBENCH_<NAME>`` env var, then ``[tool.workbench]``, then ``default``."""
     env = os.environ.get("WORKBENCH_" + name.upper())
     if env is not None:
         return env

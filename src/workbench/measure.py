@@ -8,6 +8,7 @@ repeats until both a minimum count and a time budget are met. :func:`machine_inf
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import platform
@@ -25,9 +26,24 @@ __all__ = ["Timing", "git_commit", "library_versions", "machine_info", "time_cal
 
 # Libraries whose versions change what a figure means.
 _KEY_LIBRARIES = (
-    "numpy", "numba", "llvmlite", "scipy", "polars", "pandas", "pyarrow", "networkx", "igraph",
-    "networkit", "faiss-cpu", "simpy", "locust", "papermill", "starlette", "uvicorn", "httpx",
-)  # fmt: skip
+    "numpy",
+    "numba",
+    "llvmlite",
+    "scipy",
+    "polars",
+    "pandas",
+    "pyarrow",
+    "networkx",
+    "igraph",
+    "networkit",
+    "faiss-cpu",
+    "simpy",
+    "locust",
+    "papermill",
+    "starlette",
+    "uvicorn",
+    "httpx",
+)
 
 
 @dataclass(frozen=True)
@@ -199,10 +215,8 @@ def library_versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    try:
+    with contextlib.suppress(metadata.PackageNotFoundError):
         out["workbench"] = metadata.version("workbench")
-    except metadata.PackageNotFoundError:
-        pass
     return out
 
 

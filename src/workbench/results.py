@@ -76,6 +76,8 @@ SCHEMA: dict[str, pl.DataType] = {
 }
 COLUMNS = tuple(SCHEMA)
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -161,9 +163,7 @@ class Result:
         lo, mid, hi = self.min, self.median, self.max
         if lo is not None and hi is not None and lo > hi:
             raise ResultError(f"{where}: min {lo} > max {hi}")
-        if mid is not None and (
-            (lo is not None and mid < lo) or (hi is not None and mid > hi)
-        ):
+        if mid is not None and ((lo is not None and mid < lo) or (hi is not None and mid > hi)):
             raise ResultError(f"{where}: median {mid} outside [min, max]")
 
     def to_row(self) -> dict[str, Any]:
@@ -197,6 +197,7 @@ def write_results(path: Path, rows: Iterable[Result | Mapping[str, Any]]) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results are meant to be shared
     try:
         frame.write_parquet(tmp)
         os.replace(tmp, path)
@@ -282,9 +283,9 @@ class Recorder:
         unit: str,
         *,
         n: int = 1,
-        min: float | None = None,  # noqa: A002 - the schema's column names
+        min: float | None = None,
         median: float | None = None,
-        max: float | None = None,  # noqa: A002
+        max: float | None = None,
         params: Mapping[str, Any] | None = None,
         provenance: str = "measured",
         samples: Sequence[float] | None = None,
@@ -330,22 +331,41 @@ class Recorder:
         (with min/max and the repeats) and the first call as ``first_call_<metric>``."""
         rows = [
             self.record(
-                case, implementation, metric, timing.median, "s",
-                n=timing.n, min=timing.min, median=timing.median, max=timing.max,
-                params=params, samples=timing.times_s, flush=False,
+                case,
+                implementation,
+                metric,
+                timing.median,
+                "s",
+                n=timing.n,
+                min=timing.min,
+                median=timing.median,
+                max=timing.max,
+                params=params,
+                samples=timing.times_s,
+                flush=False,
             ),
             self.record(
-                case, implementation, f"first_call_{metric}", timing.first_call_s, "s",
-                params=params, flush=False,
+                case,
+                implementation,
+                f"first_call_{metric}",
+                timing.first_call_s,
+                "s",
+                params=params,
+                flush=False,
             ),
-        ]  # fmt: skip
+        ]
         if timing.peak_bytes is not None:
             rows.append(
                 self.record(
-                    case, implementation, "peak_memory", float(timing.peak_bytes), "bytes",
-                    params=params, flush=False,
+                    case,
+                    implementation,
+                    "peak_memory",
+                    float(timing.peak_bytes),
+                    "bytes",
+                    params=params,
+                    flush=False,
                 )
-            )  # fmt: skip
+            )
         self.flush()
         return rows
 
@@ -394,9 +414,11 @@ def list_runs(root: Path | None = None) -> list[str]:
     return sorted(
         p.name
         for p in root.iterdir()
-        if p.is_dir() and not p.is_symlink() and _RUN_ID_RE.match(p.name)
+        if p.is_dir()
+        and not p.is_symlink()
+        and _RUN_ID_RE.match(p.name)
         and ((p / "results.parquet").is_file() or (p / "results").is_dir())
-    )  # fmt: skip
+    )
 
 
 def read_history(root: Path | None = None) -> pl.DataFrame:

@@ -1,0 +1,206 @@
+"""The ``workbench`` command: a thin layer over the Python API.
+
+Each subcommand parses its arguments and calls one library function; everything it does
+can be done from Python (and the tests call both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from workbench.errors import WorkbenchError
+
+__all__ = ["build_parser", "main"]
+
+_NOT_YET = "not yet available: {what} lands with issue {issue}; see README.md"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from workbench.runner import load_suite, run_suite
+
+    if args.resume is None and args.suite is None:
+        raise SystemExit("workbench run: give --suite NAME_OR_PATH (or --resume RUN_ID)")
+    if args.dry_run:
+        suite = load_suite(args.suite)
+        print(f"suite {suite.name!r} ({suite.path}) is valid: {len(suite.runs)} notebook runs")
+        for r in suite.runs:
+            print(f"  {r.label:40s} timeout {r.timeout_s:g} s  {dict(r.parameters)}")
+        return 0
+    outcome = run_suite(
+        args.suite,
+        run_id=args.run_id,
+        resume=args.resume,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+    )
+    print(
+        f"run {outcome.run_id}: {len(outcome.statuses) - len(outcome.failed)}/"
+        f"{len(outcome.statuses)} notebooks finished"
+    )
+    for label in outcome.failed:
+        entry = next(e for e in outcome.meta["notebooks"] if e["label"] == label)
+        print(f"  {entry['status']}: {label}: {entry.get('error', '')}", file=sys.stderr)
+    if outcome.report is not None:
+        print(f"report: {outcome.report}")
+    code = 0 if outcome.ok else 1
+    if args.fail_on_regression is not None:
+        code = max(code, _regression_gate(outcome.run_id, args.fail_on_regression))
+    return code
+
+
+def _regression_gate(run_id: str, pct: float) -> int:
+    try:
+        compare = importlib.import_module("workbench.compare")
+    except ImportError:
+        print(_NOT_YET.format(what="--fail-on-regression", issue=10), file=sys.stderr)
+        return 1
+    return compare.regression_gate(run_id, pct)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from workbench.config import reports_dir
+    from workbench.report import build_report
+    from workbench.results import run_dir_for
+
+    run_dir = reports_dir() / "latest" if args.run_id == "latest" else run_dir_for(args.run_id)
+    if not run_dir.is_dir():
+        raise WorkbenchError(f"no such run: {run_dir}")
+    print(build_report(run_dir.resolve()))
+    return 0
+
+
+def _cmd_claims(args: argparse.Namespace) -> int:
+    from workbench.claims import audit, load_claims
+
+    findings = audit(load_claims(), include_ok=args.all)
+    for f in findings:
+        nums = ", ".join(f"{k} = {v:g}" for k, v in f.numbers.items())
+        print(f"[{f.severity}] {f.message}\n    {nums}")
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from workbench.results import list_runs
+
+    for run_id in list_runs():
+        print(run_id)
+    return 0
+
+
+def _optional(module: str, attr: str, what: str, issue: int) -> Callable | None:
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _placeholder(what: str, issue: int) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        print(_NOT_YET.format(what=what, issue=issue), file=sys.stderr)
+        return 2
+
+    return run
+
+
+def _add_optional_command(sub, name: str, help_: str, module: str, issue: int) -> None:
+    """Wire a subcommand whose implementation lives in ``module`` (``add_<x>_arguments`` and
+    ``run_<x>``); until that module exists the command says it is not yet available."""
+    add = _optional(module, f"add_{name}_arguments", name, issue)
+    run = _optional(module, f"run_{name}", name, issue)
+    p = sub.add_parser(name, help=help_, description=help_)
+    if add is not None and run is not None:
+        add(p)
+        p.set_defaults(func=run)
+    else:
+        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        p.set_defaults(func=_placeholder(f"workbench {name}", issue))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Turn the migration plan's performance promises into evidence: run "
+        "benchmark suites of notebooks, serve the reference services, load-test them, and "
+        "build the HTML report.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "run",
+        help="run a suite of notebooks and build its report",
+        description="Validate a suite, execute its notebooks with papermill into "
+        "reports/<run-id>/, keep every result that finished, build index.html "
+        "and point reports/latest at it. Exits 1 if any notebook failed.",
+    )
+    p.add_argument(
+        "--suite",
+        help="suite name in data/suites/ (quick, default, full) or a path to a suite YAML file",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default 1)")
+    p.add_argument(
+        "--resume", metavar="RUN_ID", help="re-run only the notebooks of RUN_ID that did not finish"
+    )
+    p.add_argument("--run-id", help="name of the new run (default: time-suite-random)")
+    p.add_argument(
+        "--fail-on-regression",
+        type=float,
+        metavar="PCT",
+        help="exit non-zero when a figure is PCT%% worse than the baseline run",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the suite and list what would run, without running it",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "report",
+        help="(re)build the HTML report of a run",
+        description="Write reports/<RUN_ID>/index.html from the run's results.",
+    )
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
+    p.set_defaults(func=_cmd_report)
+
+    _add_optional_command(
+        sub,
+        "serve",
+        "start the reference services (foreground, Ctrl-C stops)",
+        "workbench.services.launcher",
+        7,
+    )
+    _add_optional_command(
+        sub, "load", "run a Locust load test against the services", "workbench.load", 9
+    )
+    _add_optional_command(
+        sub, "compare", "compare two runs figure by figure", "workbench.compare", 10
+    )
+
+    p = sub.add_parser("claims", help="print the audit of the plan's own numbers")
+    p.add_argument("--all", action="store_true", help="also list the checks that passed")
+    p.set_defaults(func=_cmd_claims)
+
+    p = sub.add_parser("runs", help="list the runs in reports/")
+    p.set_defaults(func=_cmd_runs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``workbench`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except WorkbenchError as exc:
+        print(f"workbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("workbench: interrupted; finished results were kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

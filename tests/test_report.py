@@ -1,0 +1,97 @@
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from workbench.claims import load_claims
+from workbench.report import build_report
+from workbench.report.page import format_value
+from workbench.runner import run_suite
+
+
+class _Collect(HTMLParser):
+    """Every URL the page would fetch, and the text of its tables."""
+
+    def __init__(self):
+        super().__init__()
+        self.fetches: list[str] = []
+        self.tables = 0
+        self.svgs = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.tables += 1
+        if tag == "svg":
+            self.svgs += 1
+        for key in ("src", "href"):
+            if attrs.get(key):
+                self.fetches.append(attrs[key])
+        if tag == "link" and attrs.get("rel") == "stylesheet":
+            self.fetches.append(attrs.get("href", ""))
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WORKBENCH_REPORTS_DIR", str(tmp_path_factory.mktemp("reports")))
+    try:
+        yield run_suite("quick", progress=False)
+    finally:
+        mp.undo()
+
+
+def test_quick_suite_writes_a_report_with_the_three_tables_and_the_audit(quick_run):
+    assert quick_run.ok, quick_run.meta
+    html = (quick_run.run_dir / "index.html").read_text()
+    for table in load_claims().tables.values():
+        assert table.title in html
+    assert "Audit of the plan" in html
+    assert "neither the sum (395) nor the mean (98.75)" in html
+    parser = _Collect()
+    parser.feed(html)
+    assert parser.tables >= 5 and parser.svgs == 3
+    # the executed notebook is rendered and linked
+    assert "notebooks/claims.html" in parser.fetches
+    assert (quick_run.run_dir / "notebooks" / "claims.html").is_file()
+
+
+def test_report_opens_with_no_network(quick_run):
+    html = (quick_run.run_dir / "index.html").read_text()
+    parser = _Collect()
+    parser.feed(html)
+    remote = [u for u in parser.fetches if re.match(r"^(https?:)?//", u)]
+    assert remote == []
+    assert not re.search(r"@import|url\(\s*['\"]?https?:", html)
+    nb_html = (quick_run.run_dir / "notebooks" / "claims.html").read_text()
+    nb_parser = _Collect()
+    nb_parser.feed(nb_html)
+    assert [u for u in nb_parser.fetches if re.match(r"^(https?:)?//", u)] == []
+
+
+def test_seed_figures_are_recorded_with_provenance(quick_run):
+    from workbench.results import read_run
+
+    frame = read_run(quick_run.run_dir)
+    assert set(frame["provenance"]) == {"seed"}
+    # every number of the three tables: 11 (memory) + 10 (response time) + 6 (throughput)
+    assert frame.height == 27
+
+
+def test_report_can_be_rebuilt(quick_run):
+    path = build_report(quick_run.run_dir)
+    assert path.read_text().count("<svg") == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (0.0123, "s", "12.3 ms"),
+        (2.5e-6, "s", "2.5 µs"),
+        (1.5, "s", "1.5 s"),
+        (2500, "req/s", "2,500 req/s"),
+        (None, "s", "—"),
+    ],
+)
+def test_format_value(value, unit, text):
+    assert format_value(value, unit) == text
