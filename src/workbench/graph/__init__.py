@@ -8,11 +8,13 @@ from workbench.graph.community import label_propagation, louvain, modularity
 from workbench.graph.components import connected_components, relabel_by_first_vertex
 from workbench.graph.csr import CSRGraph
 from workbench.graph.generators import erdos_renyi, rmat, rmat_edges, stochastic_block_model
+from workbench.graph.io import SNAP_GRAPHS, load_snap, read_edgelist, write_edgelist
 from workbench.graph.pagerank import ConvergenceError, pagerank
 from workbench.graph.search import local_search
 from workbench.graph.traversal import bfs, k_hop, sssp
 
 __all__ = [
+    "SNAP_GRAPHS",
     "CSRGraph",
     "ConvergenceError",
     "bfs",
@@ -20,13 +22,16 @@ __all__ = [
     "erdos_renyi",
     "k_hop",
     "label_propagation",
+    "load_snap",
     "local_search",
     "louvain",
     "modularity",
     "pagerank",
+    "read_edgelist",
     "relabel_by_first_vertex",
     "rmat",
     "rmat_edges",
     "sssp",
     "stochastic_block_model",
+    "write_edgelist",
 ]
