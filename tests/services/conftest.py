@@ -32,3 +32,9 @@ def core_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceS
         ready_timeout=120,
     ) as svc:
         yield svc
+
+
+@pytest.fixture(scope="session")
+def fast_stub() -> dict:
+    """Settings of an llm stub without latency."""
+    return dict(FAST_STUB)
