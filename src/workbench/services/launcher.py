@@ -594,7 +594,7 @@ def plan_services(
         s.update(_env_settings(name, env))
         s.update(overrides.get(name, {}))
         s.update(name=name, host=host, port=port_map[name], urls=base_urls, services=names)
-        if name == "gateway":
+        if name in ("gateway", "realtime"):  # both authenticate clients by the same key
             hashes = list(s.get("api_key_hashes", []))
             s["api_key_hashes"] = [hash_api_key(key), *hashes]
             s.pop("api_key", None)
