@@ -1,0 +1,185 @@
+"""The launcher: layered configuration, serve.json, clean stop with no orphans, clear errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import httpx
+import psutil
+import pytest
+
+from workbench.errors import ServiceError
+from workbench.services.launcher import (
+    SERVICES,
+    add_serve_arguments,
+    available_services,
+    free_port,
+    hash_api_key,
+    plan_services,
+    run_serve,
+    running_services,
+)
+
+
+def test_registry_defaults():
+    ports = {name: spec.port for name, spec in SERVICES.items()}
+    assert ports == {"gateway": 8700, "ai-core": 8701, "graphrag": 8702, "llm-stub": 8703,
+                     "realtime": 8704, "datatier": 8705}  # fmt: skip
+    assert {"gateway", "ai-core", "graphrag", "llm-stub"} <= set(available_services())
+
+
+def test_layered_settings(tmp_path):
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(
+        textwrap.dedent("""
+        host = "127.0.0.1"
+        [ports]
+        gateway = 9100
+        [llm-stub]
+        ttft_ms = 80
+        tokens_per_s = 10
+        jitter = 0.3
+    """)
+    )
+    env = {"WORKBENCH_LLM_STUB_TTFT_MS": "5", "WORKBENCH_LLM_STUB_TOKENS_PER_S": "20",
+           "WORKBENCH_AI_CORE_PORT": "9101"}  # fmt: skip
+    svc = plan_services(
+        ["llm-stub", "ai-core", "gateway"],
+        config=cfg,
+        environ=env,
+        settings={"llm-stub": {"tokens_per_s": 30}},
+        api_key="k-123",
+        state_dir=tmp_path,
+    )
+    stub = svc.children["llm-stub"].settings
+    assert (stub["ttft_ms"], stub["tokens_per_s"], stub["jitter"]) == (5, 30, 0.3)
+    assert svc.ports["gateway"] == 9100 and svc.ports["ai-core"] == 9101
+    assert svc.ports["llm-stub"] == 8703
+    gw = svc.children["gateway"].settings
+    assert gw["api_key_hashes"] == [hash_api_key("k-123")]
+    assert "k-123" not in json.dumps(gw)  # the child never sees the key
+    assert stub["urls"]["ai-core"] == "http://127.0.0.1:9101"
+    assert stub["services"] == ["llm-stub", "ai-core", "gateway"]
+
+
+def test_port_base_and_bad_arguments(tmp_path):
+    svc = plan_services("gateway", port_base=9200, environ={}, state_dir=tmp_path)
+    assert svc.ports["gateway"] == 9200 and svc.ports["datatier"] == 9205
+    with pytest.raises(ValueError, match="unknown service 'nope'"):
+        plan_services("nope", environ={})
+    with pytest.raises(ValueError, match="out of range"):
+        plan_services("gateway", ports={"gateway": 70000}, environ={})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[ports\n")
+    with pytest.raises(ServiceError, match="cannot parse"):
+        plan_services("gateway", config=bad, environ={})
+
+
+def test_port_taken_is_a_clear_error(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        expected = rf"already in use for llm-stub \(127.0.0.1:{port}\)"
+        with (
+            pytest.raises(ServiceError, match=expected),
+            running_services("llm-stub", ports={"llm-stub": port}, state_dir=tmp_path),
+        ):
+            pass  # pragma: no cover
+
+
+@pytest.mark.services
+def test_startup_failure_shows_the_log(tmp_path):
+    with (
+        pytest.raises(ServiceError, match=r"(?s)llm-stub exited.*tokens_per_s > 0"),
+        running_services(
+            "llm-stub", ports="free", state_dir=tmp_path, settings={"llm-stub": {"tokens_per_s": 0}}
+        ),
+    ):
+        pass  # pragma: no cover
+
+
+@pytest.mark.services
+def test_run_serve_reports_errors_with_exit_code_2(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        args = parser.parse_args(
+            ["--only", "llm-stub", "--port", f"llm-stub={port}", "--state-dir", str(tmp_path)]
+        )
+        assert run_serve(args) == 2
+    assert "already in use" in capsys.readouterr().err
+    args = parser.parse_args(["--only", "llm-stub", "--set", "nodot=1"])
+    assert run_serve(args) == 2
+
+
+def _start_serve(tmp_path, extra_code=""):
+    ports = {"llm-stub": free_port(), "gateway": free_port()}
+    code = (
+        "import sys\n"
+        "from workbench.services.launcher import serve\n"
+        f"sys.exit(serve(['llm-stub', 'gateway'], ports={ports!r}, state_dir={str(tmp_path)!r}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    state = tmp_path / "serve.json"
+    deadline = time.monotonic() + 60
+    while not state.exists():
+        assert proc.poll() is None, "serve exited early"
+        assert time.monotonic() < deadline, "serve.json never appeared"
+        time.sleep(0.1)
+    return proc, json.loads(state.read_text()), ports
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_writes_state_and_leaves_no_process(tmp_path, sig):
+    proc, info, ports = _start_serve(tmp_path)
+    try:
+        assert info["gateway"] == f"http://127.0.0.1:{ports['gateway']}"
+        assert info["llm-stub"] == f"http://127.0.0.1:{ports['llm-stub']}"
+        assert info["api_key"] and info["launcher_pid"] == proc.pid
+        assert oct(os.stat(tmp_path / "serve.json").st_mode & 0o777) == "0o600"
+        pids = info["pids"]
+        assert set(pids) == {"llm-stub", "gateway"}
+        r = httpx.post(
+            info["gateway"] + "/v1/chat",
+            json={"messages": [{"role": "user", "content": "x"}]},
+            headers={"Authorization": f"Bearer {info['api_key']}"},
+        )
+        assert r.status_code == 503  # authenticated; ai-core is not part of this set
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:  # pragma: no cover - only when the test already failed
+            proc.kill()
+    assert all(_gone(pid) for pid in pids.values())
+    assert not (tmp_path / "serve.json").exists()
+
+
+@pytest.mark.services
+def test_children_die_with_a_killed_launcher(tmp_path):
+    proc, info, _ = _start_serve(tmp_path)
+    proc.kill()  # SIGKILL: no chance to clean up; PR_SET_PDEATHSIG must do it
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while not all(_gone(p) for p in info["pids"].values()):
+        assert time.monotonic() < deadline, "children outlived the launcher"
+        time.sleep(0.1)
