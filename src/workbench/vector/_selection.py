@@ -9,9 +9,9 @@ deterministic under ties. Scores are then recomputed in float64 for the k winner
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from workbench.config import FASTMATH, NUMBA_CACHE, PARALLEL
+from workbench.config import FASTMATH, NUMBA_CACHE
 
 __all__: list[str] = []
 
@@ -50,12 +50,13 @@ def _heap_replace_root(hs, hi, s, i):
     hi[pos] = i
 
 
-@njit(cache=NUMBA_CACHE, parallel=PARALLEL, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, nogil=True)
 def _select_block_kernel(scores, weight, mode, start, heap_s, heap_i, bad):
-    # scores[q, j] belongs to base row start + j; one query per iteration, so each heap row
-    # is written by exactly one thread
+    # scores[q, j] belongs to base row start + j. Serial on purpose: at ~0.4 ns per score
+    # it costs a few per cent of the BLAS product that made the block, and a parallel
+    # region's fork/join cost more than it saved on the shared 2-core machine (measured).
     nq, m = scores.shape
-    for q in prange(nq):
+    for q in range(nq):
         hs = heap_s[q]
         hi = heap_i[q]
         ws = hs[0]
@@ -79,7 +80,7 @@ def _select_block_kernel(scores, weight, mode, start, heap_s, heap_i, bad):
             bad[q] = True
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, nogil=True)
 def _select_rows_kernel(scores, qrows, col_ids, weight, mode, heap_s, heap_i, bad):
     # IVF: row r of scores belongs to query qrows[r], column j to vector col_ids[j]
     # (weight is indexed by column)
@@ -104,24 +105,29 @@ def _select_rows_kernel(scores, qrows, col_ids, weight, mode, heap_s, heap_i, ba
                 wi = hi[0]
 
 
-@njit(cache=NUMBA_CACHE, parallel=PARALLEL, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, nogil=True)
 def _rescore_kernel(queries, vectors, rows, ids, mode, out_s, out_i):
-    # exact float64 scores of the k winners, sorted best first (ties: lower id first);
-    # rows[q, t] is the row of vectors holding id ids[q, t], or -1 when fewer than k were found
+    # Exact float64 scores of the k winners, sorted best first (ties: lower id first).
+    # rows[q, t] is the row of `vectors` holding id ids[q, t], or -1 for "not found".
+    # Serial: k * dim work per query is tiny next to the search itself.
     nq, k = rows.shape
     d = queries.shape[1]
-    for q in prange(nq):
-        key = np.empty(k, dtype=np.float64)
-        val = np.empty(k, dtype=np.float64)
+    key = np.empty(k, dtype=np.float64)
+    val = np.empty(k, dtype=np.float64)
+    gid = np.empty(k, dtype=np.int64)
+    for q in range(nq):
         qsq = 0.0
-        for c in range(d):
-            qsq += np.float64(queries[q, c]) ** 2
+        if mode == 1:
+            for c in range(d):
+                qsq += np.float64(queries[q, c]) ** 2
         for t in range(k):
             r = rows[q, t]
             if r < 0:
                 key[t] = np.inf
                 val[t] = np.inf if mode == 2 else -np.inf
+                gid[t] = -1
                 continue
+            gid[t] = ids[q, t]
             if mode == 2:
                 acc = 0.0
                 for c in range(d):
@@ -141,12 +147,44 @@ def _rescore_kernel(queries, vectors, rows, ids, mode, out_s, out_i):
                     dot = dot / den if den > 0.0 else 0.0
                 val[t] = dot
                 key[t] = -dot
-        by_id = np.argsort(ids[q], kind="mergesort")
-        order = by_id[np.argsort(key[by_id], kind="mergesort")]
-        for t in range(k):
-            o = order[t]
-            out_s[q, t] = val[o]
-            out_i[q, t] = ids[q, o] if rows[q, o] >= 0 else -1
+        if k <= 64:
+            _insertion_sort(key, val, gid)
+            for t in range(k):
+                out_s[q, t] = val[t]
+                out_i[q, t] = gid[t]
+        else:
+            # missing entries (id -1, key +inf) sort last whatever their id
+            by_id = np.argsort(gid, kind="mergesort")
+            order = by_id[np.argsort(key[by_id], kind="mergesort")]
+            for t in range(k):
+                out_s[q, t] = val[order[t]]
+                out_i[q, t] = gid[order[t]]
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _insertion_sort(key, val, gid):
+    # ascending key, then ascending id; the missing (-1, key +inf) go last
+    for a in range(1, key.shape[0]):
+        kk = key[a]
+        vv = val[a]
+        gg = gid[a]
+        b = a - 1
+        while b >= 0 and (key[b] > kk or (key[b] == kk and _id_after(gid[b], gg))):
+            key[b + 1] = key[b]
+            val[b + 1] = val[b]
+            gid[b + 1] = gid[b]
+            b -= 1
+        key[b + 1] = kk
+        val[b + 1] = vv
+        gid[b + 1] = gg
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
+def _id_after(a, b):
+    # is id a ordered after id b? -1 (missing) is after everything
+    if a < 0:
+        return b >= 0
+    return b >= 0 and a > b
 
 
 def new_heaps(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ from workbench.vector import _selection as sel
 from workbench.vector._checks import as_vectors, check_k, check_metric
 from workbench.vector.normalize import normalize, row_sqnorms
 
-__all__ = ["topk"]
+__all__ = ["exact_search", "topk"]
 
 # Score block size in float32 elements (4 MiB): big enough for an efficient GEMM, small
 # enough to stay in cache between the product and the selection that reads it back.
@@ -84,12 +84,18 @@ def topk(
     Q = as_vectors(queries, "queries", dim=B.shape[1], allow_1d=True, allow_empty=True)
     n = B.shape[0]
     k = check_k(k, n)
+    return exact_search(Q, B, k, mode)
+
+
+def exact_search(Q: np.ndarray, B: np.ndarray, k: int, mode: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`topk` after validation: ``Q``/``B`` C-contiguous float32, ``Q`` finite,
+    ``1 <= k <= len(B)``, ``mode`` one of the ``_selection.MODE_*`` codes."""
+    n = B.shape[0]
     nq = Q.shape[0]
     scores = np.empty((nq, k), dtype=np.float32)
     ids = np.empty((nq, k), dtype=np.int64)
     if nq == 0:
         return scores, ids
-
     weight = np.zeros(1, dtype=np.float32)
     Qs = Q
     if mode != sel.MODE_IP:
@@ -115,11 +121,13 @@ def topk(
             blk = B[start : start + bs]
             m = blk.shape[0]
             out = buf[: nqb * m].reshape(nqb, m)
-            if nqb == 1:
-                # matrix-vector form: OpenBLAS's sgemv streams the base at memory speed
-                np.matmul(blk, qb[0], out=out[0])
-            else:
-                np.matmul(qb, blk.T, out=out)
+            # overflow and NaN are found by the selection, which reports them as errors
+            with np.errstate(all="ignore"):
+                if nqb == 1:
+                    # matrix-vector form: OpenBLAS's sgemv streams the base at memory speed
+                    np.matmul(blk, qb[0], out=out[0])
+                else:
+                    np.matmul(qb, blk.T, out=out)
             sel._select_block_kernel(out, weight, mode, start, heap_s, heap_i, bad_b)
         if bad_b.any():
             _raise_nonfinite(B, mode)
