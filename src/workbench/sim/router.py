@@ -1,0 +1,870 @@
+"""Discrete-event simulator of an LLM router in front of several providers.
+
+The event loop is one numba kernel. Requests arrive from a
+:class:`~workbench.sim.workload.Workload`, pass the router itself (``router_workers``
+servers, each request costing ``overhead_s`` of router time: the interpreted vs compiled
+runtime difference the migration plan bets on), are routed by the shared policies of
+:mod:`workbench.sim.policies`, wait in the chosen provider's FIFO queue for a concurrency
+slot, and are answered with success, error, timeout or 429. Failed attempts are retried
+with exponential backoff and jitter, on another provider when ``fallback`` is on, until
+``max_attempts``.
+
+Determinism: the event heap orders by (time, priority, sequence number), as SimPy does.
+At equal times completions come first (they free slots), then router hand-offs, then
+retries, then new arrivals; equal (time, priority) pairs keep insertion order. Random
+numbers come from three independent SplitMix64 streams (arrivals and tokens, routing,
+service) derived from ``seed``.
+
+Entry points: :func:`simulate` for the general model, :func:`simulate_mmc` for the M/M/c,
+M/D/c and M/G/c (lognormal) special cases used to validate the engine against
+:mod:`workbench.sim.queueing`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numba import njit
+
+from workbench.config import FASTMATH, NUMBA_CACHE
+from workbench.sim import policies as pol
+from workbench.sim.distributions import Dist, encode, sample
+from workbench.sim.providers import Provider
+from workbench.sim.rng import new_ctx, uniform
+from workbench.sim.workload import Arrivals, Workload, stream_seed
+
+__all__ = ["STATUSES", "SimResult", "simulate", "simulate_mmc"]
+
+#: Final status of a request (the outcome of its last attempt, or ``no_provider``).
+STATUSES = ("ok", "error", "timeout", "rate_limited", "no_provider")
+_NO_PROVIDER = 4
+
+_EV_COMPLETE, _EV_ROUTED, _EV_RETRY, _PRIO_ARRIVAL = 0, 1, 2, 3
+
+# Slots of the kernel's statistics vector.
+_ST_AREA_SYSTEM, _ST_AREA_WAIT, _ST_HORIZON, _ST_EVENTS, _ST_N_BREAKER, _ST_N_ATTEMPTS = range(6)
+_N_STATS = 6
+
+
+# ---------------------------------------------------------------------------- event heap
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _before(ht, hp, hs, i, j):
+    if ht[i] != ht[j]:
+        return ht[i] < ht[j]
+    if hp[i] != hp[j]:
+        return hp[i] < hp[j]
+    return hs[i] < hs[j]
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _swap(ht, hp, hs, hr, i, j):
+    ht[i], ht[j] = ht[j], ht[i]
+    hp[i], hp[j] = hp[j], hp[i]
+    hs[i], hs[j] = hs[j], hs[i]
+    hr[i], hr[j] = hr[j], hr[i]
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _push(ht, hp, hs, hr, n, t, prio, seq, req):
+    i = n
+    ht[i] = t
+    hp[i] = prio
+    hs[i] = seq
+    hr[i] = req
+    while i > 0:
+        parent = (i - 1) >> 1
+        if _before(ht, hp, hs, i, parent):
+            _swap(ht, hp, hs, hr, i, parent)
+            i = parent
+        else:
+            break
+    return n + 1
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _grow(ht, hp, hs, hr):
+    # the heap starts small and doubles: most runs keep only a few events pending
+    m = 2 * ht.shape[0]
+    ht2 = np.empty(m)
+    hp2 = np.empty(m, dtype=np.int64)
+    hs2 = np.empty(m, dtype=np.int64)
+    hr2 = np.empty(m, dtype=np.int64)
+    k = ht.shape[0]
+    ht2[:k] = ht
+    hp2[:k] = hp
+    hs2[:k] = hs
+    hr2[:k] = hr
+    return ht2, hp2, hs2, hr2
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _pop(ht, hp, hs, hr, n):
+    # the caller has read slot 0; move the last entry to the root and sift it down
+    n -= 1
+    if n > 0:
+        ht[0] = ht[n]
+        hp[0] = hp[n]
+        hs[0] = hs[n]
+        hr[0] = hr[n]
+        i = 0
+        while True:
+            left = 2 * i + 1
+            if left >= n:
+                break
+            child = left
+            if left + 1 < n and _before(ht, hp, hs, left + 1, left):
+                child = left + 1
+            if _before(ht, hp, hs, child, i):
+                _swap(ht, hp, hs, hr, i, child)
+                i = child
+            else:
+                break
+    return n
+
+
+# ---------------------------------------------------------------------------- the engine
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _simulate_kernel(
+    arr_t, prompt, comp,
+    slots, err_p, to_p, rpm, tpm, cost_1k, rate_window, o_off, o_start, o_end,
+    dkind, dp, dvals,
+    policy_id, state, rctx, cfg,
+    router_workers, warmup_s, sctx,
+    start_s, first_s, end_s, prov, attempts, status, cost,
+    busy_area, stats,
+    log_attempts, a_req, a_prov, a_send, a_end, a_out,
+    b_t, b_prov, b_state,
+):  # fmt: skip
+    n = arr_t.shape[0]
+    P = slots.shape[0]
+    R = P  # index of the router's own queue in the queue arrays
+    timeout = cfg[pol.CFG_ATTEMPT_TIMEOUT_S]
+    max_att = int(cfg[pol.CFG_MAX_ATTEMPTS])
+    fallback = cfg[pol.CFG_FALLBACK] > 0.0
+    track_breaker = cfg[pol.CFG_BREAKER_FAILURES] > 0.0
+    use_router = dkind[3 * P] != 0 or dp[3 * P, 0] > 0.0
+    any_fail = False
+    for p in range(P):
+        if err_p[p] > 0.0 or to_p[p] > 0.0:
+            any_fail = True
+
+    ht = np.empty(64)
+    hp = np.empty(64, dtype=np.int64)
+    hs = np.empty(64, dtype=np.int64)
+    hr = np.empty(64, dtype=np.int64)
+    nh = 0
+    seq = 0
+
+    qnext = np.full(n, -1, dtype=np.int64)
+    qhead = np.full(P + 1, -1, dtype=np.int64)
+    qtail = np.full(P + 1, -1, dtype=np.int64)
+    busy = np.zeros(P + 1, dtype=np.int64)
+    last_change = np.zeros(P)
+    cur_p = np.full(n, -1, dtype=np.int64)
+    cur_out = np.zeros(n, dtype=np.int64)
+    send_t = np.zeros(n)
+    excl = np.full(n, -1, dtype=np.int64)
+    win_idx = np.full(P, -1, dtype=np.int64)
+    win_req = np.zeros(P)
+    win_tok = np.zeros(P)
+    bk_prev = np.zeros(P)
+    n_b = 0
+    n_att = 0
+
+    n_sys = 0
+    n_wait = 0
+    area_sys = 0.0
+    area_wait = 0.0
+    t_last = 0.0
+    events = 0
+    i_arr = 0
+
+    while True:
+        # next event: heap top or next arrival, whichever sorts first
+        take_heap = False
+        if nh > 0:
+            t_arr = arr_t[i_arr] if i_arr < n else np.inf
+            take_heap = ht[0] < t_arr or (ht[0] == t_arr and hp[0] < _PRIO_ARRIVAL)
+        elif i_arr >= n:
+            break
+        if take_heap:
+            now = ht[0]
+            kind = hp[0]
+            r = hr[0]
+            nh = _pop(ht, hp, hs, hr, nh)
+        else:
+            now = arr_t[i_arr]
+            kind = _PRIO_ARRIVAL
+            r = i_arr
+            i_arr += 1
+        events += 1
+        dt = now - t_last
+        area_sys += n_sys * dt
+        area_wait += n_wait * dt
+        t_last = now
+
+        # -- phase 1: turn the event into "route request r now" (route_r >= 0) or finish it
+        route_r = -1
+        if kind == _PRIO_ARRIVAL:
+            n_sys += 1
+            n_wait += 1
+            excl[r] = -1
+            route_r = r
+        elif kind == _EV_RETRY:
+            route_r = r
+        elif kind == _EV_ROUTED:
+            busy[R] -= 1
+            if qhead[R] >= 0:
+                r2 = qhead[R]
+                qhead[R] = qnext[r2]
+                if qhead[R] < 0:
+                    qtail[R] = -1
+                busy[R] += 1
+                d = sample(dkind, dp, dvals, 3 * P, sctx)
+                if nh == ht.shape[0]:
+                    ht, hp, hs, hr = _grow(ht, hp, hs, hr)
+                nh = _push(ht, hp, hs, hr, nh, now + d, _EV_ROUTED, seq, r2)
+                seq += 1
+        else:  # _EV_COMPLETE
+            p = cur_p[r]
+            t0 = max(last_change[p], warmup_s)
+            if now > t0:
+                busy_area[p] += busy[p] * (now - t0)
+            last_change[p] = now
+            busy[p] -= 1
+            out = cur_out[r]
+            pol.on_result(state, p, out, now - send_t[r], now, cfg)
+            if log_attempts:
+                a_req[n_att] = r
+                a_prov[n_att] = p
+                a_send[n_att] = send_t[r]
+                a_end[n_att] = now
+                a_out[n_att] = out
+            n_att += 1
+            if out == pol.OUTCOME_OK:
+                status[r] = pol.OUTCOME_OK
+                end_s[r] = now
+                cost[r] = (prompt[r] + comp[r]) * 0.001 * cost_1k[p]
+                n_sys -= 1
+            elif attempts[r] < max_att:
+                excl[r] = p if fallback else -1
+                d = pol.backoff_delay(attempts[r], rctx, cfg)
+                if nh == ht.shape[0]:
+                    ht, hp, hs, hr = _grow(ht, hp, hs, hr)
+                nh = _push(ht, hp, hs, hr, nh, now + d, _EV_RETRY, seq, r)
+                seq += 1
+            else:
+                status[r] = out
+                end_s[r] = now
+                n_sys -= 1
+            # the freed slot goes to the head of this provider's queue
+            if qhead[p] >= 0:
+                r2 = qhead[p]
+                qhead[p] = qnext[r2]
+                if qhead[p] < 0:
+                    qtail[p] = -1
+                route_r = -2 - r2  # encoded: start r2 at p (below)
+
+        # -- phase 2a: router overhead stage in front of routing
+        if route_r >= 0 and use_router and kind != _EV_ROUTED:
+            if busy[R] < router_workers:
+                busy[R] += 1
+                d = sample(dkind, dp, dvals, 3 * P, sctx)
+                if nh == ht.shape[0]:
+                    ht, hp, hs, hr = _grow(ht, hp, hs, hr)
+                nh = _push(ht, hp, hs, hr, nh, now + d, _EV_ROUTED, seq, route_r)
+                seq += 1
+            else:
+                qnext[route_r] = -1
+                if qtail[R] >= 0:
+                    qnext[qtail[R]] = route_r
+                else:
+                    qhead[R] = route_r
+                qtail[R] = route_r
+            route_r = -1
+        if kind == _EV_ROUTED:
+            route_r = r
+
+        # -- phase 2b: route
+        start_r = -1
+        start_p = -1
+        if route_r <= -2:
+            start_r = -2 - route_r
+            start_p = cur_p[start_r]
+        elif route_r >= 0:
+            r = route_r
+            attempts[r] += 1
+            p = pol.choose_provider(policy_id, state, rctx, now, cfg, excl[r])
+            if p < 0:
+                if attempts[r] < max_att:
+                    excl[r] = -1
+                    d = pol.backoff_delay(attempts[r], rctx, cfg)
+                    if nh == ht.shape[0]:
+                        ht, hp, hs, hr = _grow(ht, hp, hs, hr)
+                    nh = _push(ht, hp, hs, hr, nh, now + d, _EV_RETRY, seq, r)
+                    seq += 1
+                else:
+                    status[r] = _NO_PROVIDER
+                    end_s[r] = now
+                    n_sys -= 1
+                    if math.isnan(start_s[r]):
+                        n_wait -= 1
+            else:
+                pol.on_dispatch(state, p, now)
+                cur_p[r] = p
+                prov[r] = p
+                if busy[p] < slots[p]:
+                    start_r = r
+                    start_p = p
+                else:
+                    qnext[r] = -1
+                    if qtail[p] >= 0:
+                        qnext[qtail[p]] = r
+                    else:
+                        qhead[p] = r
+                    qtail[p] = r
+
+        # -- phase 3: send an attempt to a provider slot
+        if start_r >= 0:
+            r = start_r
+            p = start_p
+            t0 = max(last_change[p], warmup_s)
+            if now > t0:
+                busy_area[p] += busy[p] * (now - t0)
+            last_change[p] = now
+            busy[p] += 1
+            if math.isnan(start_s[r]):
+                start_s[r] = now
+                n_wait -= 1
+            send_t[r] = now
+            rtt = sample(dkind, dp, dvals, 3 * p, sctx)
+            limited = False
+            if rpm[p] > 0.0 or tpm[p] > 0.0:
+                w = int(math.floor(now / rate_window))
+                if w != win_idx[p]:
+                    win_idx[p] = w
+                    win_req[p] = 0.0
+                    win_tok[p] = 0.0
+                tok = prompt[r] + comp[r]
+                if (rpm[p] > 0.0 and win_req[p] + 1.0 > rpm[p]) or (
+                    tpm[p] > 0.0 and win_tok[p] + tok > tpm[p]
+                ):
+                    limited = True
+                else:
+                    win_req[p] += 1.0
+                    win_tok[p] += tok
+            ft = 0.0
+            down = False
+            for k in range(o_off[p], o_off[p + 1]):
+                if o_start[k] <= now < o_end[k]:
+                    down = True
+            if limited:
+                out = pol.OUTCOME_RATE_LIMITED
+                dur = rtt
+            else:
+                u = uniform(sctx) if any_fail else 1.0
+                if down or u < err_p[p]:
+                    out = pol.OUTCOME_ERROR
+                    dur = rtt + sample(dkind, dp, dvals, 3 * p + 1, sctx)
+                elif u < err_p[p] + to_p[p]:
+                    out = pol.OUTCOME_TIMEOUT
+                    dur = timeout
+                else:
+                    ttft = sample(dkind, dp, dvals, 3 * p + 1, sctx)
+                    dur = rtt + ttft
+                    if comp[r] > 0:
+                        dur += comp[r] / sample(dkind, dp, dvals, 3 * p + 2, sctx)
+                    out = pol.OUTCOME_OK
+                    ft = now + rtt + ttft
+                if dur > timeout:
+                    out = pol.OUTCOME_TIMEOUT
+                    dur = timeout
+                if out == pol.OUTCOME_OK:
+                    first_s[r] = ft
+            cur_out[r] = out
+            if nh == ht.shape[0]:
+                ht, hp, hs, hr = _grow(ht, hp, hs, hr)
+            nh = _push(ht, hp, hs, hr, nh, now + dur, _EV_COMPLETE, seq, r)
+            seq += 1
+
+        if track_breaker:
+            for q in range(P):
+                b = state[q, pol.S_BREAKER]
+                if b != bk_prev[q]:
+                    if n_b < b_t.shape[0]:
+                        b_t[n_b] = now
+                        b_prov[n_b] = q
+                        b_state[n_b] = int(b)
+                    n_b += 1
+                    bk_prev[q] = b
+
+    for p in range(P):
+        t0 = max(last_change[p], warmup_s)
+        if t_last > t0:
+            busy_area[p] += busy[p] * (t_last - t0)
+    stats[_ST_AREA_SYSTEM] = area_sys
+    stats[_ST_AREA_WAIT] = area_wait
+    stats[_ST_HORIZON] = t_last
+    stats[_ST_EVENTS] = events
+    stats[_ST_N_BREAKER] = n_b
+    stats[_ST_N_ATTEMPTS] = n_att
+
+
+# ---------------------------------------------------------------------------- Python API
+@dataclass(frozen=True)
+class SimResult:
+    """What :func:`simulate` returns.
+
+    Attributes
+    ----------
+    requests : polars.DataFrame
+        One row per request: ``arrival_s, start_s`` (first attempt sent), ``first_token_s,
+        end_s, wait_s, latency_s, provider`` (last one tried), ``attempts, status, cost,
+        prompt_tokens, completion_tokens`` (and ``model`` for traces that have one).
+    providers : tuple of str
+        Provider names, in the order given.
+    warmup_s : float
+        Requests arriving before this are left out of :meth:`summary`.
+    stats : dict
+        Engine counters: ``area_system`` and ``area_wait`` (integrals over time of the number
+        in system / waiting, for Little's law), ``horizon_s``, ``events``, ``busy_area``
+        per provider (after warm-up).
+    attempts : polars.DataFrame or None
+        One row per attempt sent to a provider (``record_attempts=True``).
+    breaker_events : polars.DataFrame
+        Circuit-breaker transitions: ``time_s, provider, state`` (closed/open/half_open).
+    params : dict
+        The model's parameters, for provenance.
+    """
+
+    requests: pl.DataFrame
+    providers: tuple[str, ...]
+    slots: tuple[int, ...]
+    warmup_s: float
+    stats: dict[str, Any]
+    attempts: pl.DataFrame | None = None
+    breaker_events: pl.DataFrame = field(default_factory=pl.DataFrame)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, float]:
+        """Statistics over the requests that arrived after the warm-up.
+
+        Keys: ``n_requests, n_measured, mean_wait_s, mean_latency_s, p50_latency_s,
+        p95_latency_s, p99_latency_s, p999_latency_s`` (latencies of successful requests),
+        ``throughput_rps`` (successes per second after the warm-up), ``error_rate``,
+        ``mean_attempts, cost_total, cost_per_request, utilisation_<provider>`` and Little's
+        law over the whole run: ``littles_L`` (time-average number in system, integrated by
+        the engine) against ``littles_lambda_W`` (arrival rate times mean time in system from
+        the records), and the same for the queue (``littles_Lq``, ``littles_lambda_Wq``).
+        """
+        f = self.requests
+        horizon = float(self.stats["horizon_s"])
+        m = f.filter(pl.col("arrival_s") >= self.warmup_s)
+        ok = m.filter(pl.col("status") == "ok")
+        lat = ok["latency_s"].to_numpy()
+        wait = m["wait_s"].drop_nulls().drop_nans().to_numpy()
+        span = horizon - self.warmup_s
+        q = np.percentile(lat, [50, 95, 99, 99.9]) if lat.size else [math.nan] * 4
+        out: dict[str, float] = {
+            "n_requests": float(f.height),
+            "n_measured": float(m.height),
+            "mean_wait_s": float(wait.mean()) if wait.size else math.nan,
+            "mean_latency_s": float(lat.mean()) if lat.size else math.nan,
+            "p50_latency_s": float(q[0]),
+            "p95_latency_s": float(q[1]),
+            "p99_latency_s": float(q[2]),
+            "p999_latency_s": float(q[3]),
+            "throughput_rps": ok.height / span if span > 0 else math.nan,
+            "error_rate": 1.0 - ok.height / m.height if m.height else math.nan,
+            "mean_attempts": float(m["attempts"].mean()) if m.height else math.nan,
+            "cost_total": float(m["cost"].sum()),
+            "cost_per_request": float(m["cost"].mean()) if m.height else math.nan,
+        }
+        busy = self.stats["busy_area"]
+        for name, c, b in zip(self.providers, self.slots, busy, strict=True):
+            out[f"utilisation_{name}"] = b / (c * span) if span > 0 else math.nan
+        all_end = f["end_s"].to_numpy()
+        all_arr = f["arrival_s"].to_numpy()
+        all_start = f["start_s"].fill_nan(None).fill_null(f["end_s"]).to_numpy()
+        lam = f.height / horizon if horizon > 0 else math.nan
+        out["littles_L"] = self.stats["area_system"] / horizon if horizon > 0 else math.nan
+        out["littles_lambda_W"] = lam * float(np.mean(all_end - all_arr))
+        out["littles_Lq"] = self.stats["area_wait"] / horizon if horizon > 0 else math.nan
+        out["littles_lambda_Wq"] = lam * float(np.mean(all_start - all_arr))
+        return out
+
+
+def _as_dist(x: float | Dist, name: str) -> Dist:
+    if isinstance(x, Dist):
+        return x
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise TypeError(f"{name} must be a number of seconds or a Dist, got {type(x).__name__}")
+    if not math.isfinite(x) or x < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {x!r}")
+    return Dist.det(float(x))
+
+
+def simulate(
+    providers: Sequence[Provider],
+    workload: Workload | Arrivals,
+    policy: str | pol.RoutingPolicy = "least_outstanding",
+    seed: int = 0,
+    *,
+    overhead_s: float | Dist = 0.0,
+    router_workers: int = 1,
+    warmup_s: float = 0.0,
+    rate_window_s: float = 60.0,
+    record_attempts: bool = False,
+) -> SimResult:
+    """Simulate a router in front of LLM providers.
+
+    Parameters
+    ----------
+    providers : sequence of Provider
+        At least one; names must be unique.
+    workload : Workload or Arrivals
+        The requests (an :class:`~workbench.sim.workload.Arrivals` is used as given).
+    policy : str or RoutingPolicy
+        A name of :data:`~workbench.sim.policies.POLICIES` (default tunables: no retries,
+        no breaker) or a full :class:`~workbench.sim.policies.RoutingPolicy`.
+    seed : int
+        Seed of every random stream (>= 0).
+    overhead_s : float or Dist
+        Router time per attempt (parse, route, serialise); 0 skips the router stage.
+    router_workers : int
+        Requests the router processes at once (1 = a single event loop such as Node's).
+    warmup_s : float
+        Requests arriving earlier are excluded from :meth:`SimResult.summary`.
+    rate_window_s : float
+        Length of the fixed windows in which ``rpm``/``tpm`` limits are counted.
+    record_attempts : bool
+        Also return one row per attempt (:attr:`SimResult.attempts`).
+
+    Returns
+    -------
+    SimResult
+
+    Raises
+    ------
+    TypeError, ValueError
+        Any invalid argument, named in the message.
+
+    Examples
+    --------
+    >>> from workbench.sim.distributions import Dist
+    >>> fast = Provider("fast", slots=4, ttft=Dist.exp(0.1), tokens_per_s=Dist.det(100.0))
+    >>> slow = Provider("slow", slots=8, ttft=Dist.exp(0.3), tokens_per_s=Dist.det(50.0))
+    >>> w = Workload.poisson(20.0, 2000, completion_tokens=Dist.det(20))
+    >>> res = simulate([fast, slow], w, "least_outstanding", seed=1)
+    >>> res.requests.height, set(res.requests["status"]) == {"ok"}
+    (2000, True)
+    >>> s = res.summary()
+    >>> bool(abs(s["littles_L"] - s["littles_lambda_W"]) < 1e-9 * s["littles_L"])
+    True
+
+    Notes
+    -----
+    O(n log n) time for n requests (the event heap holds at most one event per request),
+    O(n) memory. One core.
+    """
+    if isinstance(providers, Provider) or not isinstance(providers, Sequence):
+        raise TypeError("providers must be a sequence of Provider")
+    providers = list(providers)
+    if not providers:
+        raise ValueError("providers must not be empty")
+    for i, p in enumerate(providers):
+        if not isinstance(p, Provider):
+            raise TypeError(f"providers[{i}] must be a Provider, got {type(p).__name__}")
+    names = [p.name for p in providers]
+    if len(set(names)) != len(names):
+        raise ValueError(f"provider names must be unique, got {names}")
+    if isinstance(policy, str):
+        policy = pol.RoutingPolicy(policy)
+    if not isinstance(policy, pol.RoutingPolicy):
+        raise TypeError(f"policy must be a str or RoutingPolicy, got {type(policy).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    overhead = _as_dist(overhead_s, "overhead_s")
+    if (
+        isinstance(router_workers, bool)
+        or not isinstance(router_workers, int)
+        or router_workers < 1
+    ):
+        raise ValueError(f"router_workers must be an int >= 1, got {router_workers!r}")
+    if isinstance(warmup_s, bool) or not isinstance(warmup_s, int | float) or not warmup_s >= 0:
+        raise ValueError(f"warmup_s must be a number >= 0, got {warmup_s!r}")
+    if not isinstance(rate_window_s, int | float) or not (0 < rate_window_s < math.inf):
+        raise ValueError(f"rate_window_s must be a finite number > 0, got {rate_window_s!r}")
+    if math.isinf(policy.attempt_timeout_s) and any(p.timeout_prob > 0 for p in providers):
+        raise ValueError(
+            "a provider has timeout_prob > 0: set a finite attempt_timeout_s in the RoutingPolicy"
+        )
+    if isinstance(workload, Workload):
+        arrivals = workload.generate(int(seed))
+    elif isinstance(workload, Arrivals):
+        arrivals = workload
+    else:
+        raise TypeError(f"workload must be a Workload or Arrivals, got {type(workload).__name__}")
+
+    n = len(arrivals)
+    P = len(providers)
+    arr_t = np.ascontiguousarray(arrivals.arrival_s, dtype=np.float64)
+    prompt = np.ascontiguousarray(arrivals.prompt_tokens, dtype=np.int64)
+    comp = np.ascontiguousarray(arrivals.completion_tokens, dtype=np.int64)
+    if np.any(prompt < 0) or np.any(comp < 0):
+        raise ValueError("token counts must be >= 0")
+    mean_comp = float(comp.mean())
+    table = encode([d for p in providers for d in (p.rtt, p.ttft, p.tokens_per_s)] + [overhead])
+    prior = [
+        p.mean_latency_s(mean_comp) if p.prior_latency_s is None else p.prior_latency_s
+        for p in providers
+    ]
+    state = pol.new_state(
+        [p.slots for p in providers],
+        [p.weight for p in providers],
+        [p.cost_per_1k for p in providers],
+        prior,
+    )
+    rctx = pol.new_ctx(stream_seed(int(seed), 2))
+    sctx = new_ctx(stream_seed(int(seed), 3))
+    cfg = policy.to_array()
+
+    start_s = np.full(n, np.nan)
+    first_s = np.full(n, np.nan)
+    end_s = np.full(n, np.nan)
+    prov = np.full(n, -1, dtype=np.int64)
+    attempts = np.zeros(n, dtype=np.int64)
+    status = np.zeros(n, dtype=np.int64)
+    cost = np.zeros(n)
+    busy_area = np.zeros(P)
+    stats = np.zeros(_N_STATS)
+    cap = n * policy.max_attempts if record_attempts else 1
+    a_req = np.zeros(cap, dtype=np.int64)
+    a_prov = np.zeros(cap, dtype=np.int64)
+    a_send = np.zeros(cap)
+    a_end = np.zeros(cap)
+    a_out = np.zeros(cap, dtype=np.int64)
+    b_cap = 100_000 if policy.breaker_failures > 0 else 1
+    b_t = np.zeros(b_cap)
+    b_prov = np.zeros(b_cap, dtype=np.int64)
+    b_state = np.zeros(b_cap, dtype=np.int64)
+    f64 = np.float64
+    o_off = np.cumsum([0] + [len(p.outages) for p in providers]).astype(np.int64)
+    o_start = np.array([a for p in providers for a, _ in p.outages] or [0.0], dtype=f64)
+    o_end = np.array([b for p in providers for _, b in p.outages] or [0.0], dtype=f64)
+    _simulate_kernel(
+        arr_t, prompt, comp,
+        np.array([p.slots for p in providers], dtype=np.int64),
+        np.array([p.error_prob for p in providers], dtype=f64),
+        np.array([p.timeout_prob for p in providers], dtype=f64),
+        np.array([p.rpm for p in providers], dtype=f64),
+        np.array([p.tpm for p in providers], dtype=f64),
+        np.array([p.cost_per_1k for p in providers], dtype=f64),
+        float(rate_window_s), o_off, o_start, o_end,
+        table.kind, table.p, table.values,
+        policy.policy_id, state, rctx, cfg,
+        router_workers, float(warmup_s), sctx,
+        start_s, first_s, end_s, prov, attempts, status, cost,
+        busy_area, stats,
+        record_attempts, a_req, a_prov, a_send, a_end, a_out,
+        b_t, b_prov, b_state,
+    )  # fmt: skip
+
+    names_enum = pl.Enum(names)
+    name_series = pl.Series("provider", names, dtype=names_enum)
+    status_series = pl.Series("status", list(STATUSES), dtype=pl.Enum(list(STATUSES)))
+    provider_col = name_series.gather(np.maximum(prov, 0))
+    if np.any(prov < 0):
+        provider_col = pl.select(
+            pl.when(pl.Series(prov >= 0)).then(provider_col).otherwise(None).alias("provider")
+        ).to_series()
+    cols = {
+        "arrival_s": arr_t,
+        "start_s": start_s,
+        "first_token_s": first_s,
+        "end_s": end_s,
+        "wait_s": start_s - arr_t,
+        "latency_s": end_s - arr_t,
+        "provider": provider_col,
+        "attempts": attempts,
+        "status": status_series.gather(status),
+        "cost": cost,
+        "prompt_tokens": prompt,
+        "completion_tokens": comp,
+    }
+    if arrivals.model is not None:
+        cols["model"] = arrivals.model
+    requests = pl.DataFrame(cols)
+    attempt_frame = None
+    if record_attempts:
+        k = int(stats[_ST_N_ATTEMPTS])
+        outcome_names = pl.Series("outcome", list(pol.OUTCOMES), dtype=pl.Enum(list(pol.OUTCOMES)))
+        attempt_frame = pl.DataFrame(
+            {
+                "request": a_req[:k],
+                "provider": name_series.gather(a_prov[:k]),
+                "send_s": a_send[:k],
+                "end_s": a_end[:k],
+                "outcome": outcome_names.gather(a_out[:k]),
+                "tokens": prompt[a_req[:k]] + comp[a_req[:k]],
+            }
+        )
+    nb = min(int(stats[_ST_N_BREAKER]), b_cap)
+    breaker_names = pl.Series("state", ["closed", "open", "half_open"])
+    breaker_events = pl.DataFrame(
+        {
+            "time_s": b_t[:nb],
+            "provider": name_series.gather(b_prov[:nb]),
+            "state": breaker_names.gather(b_state[:nb]),
+        }
+    )
+    params = {
+        "providers": [_provider_params(p) for p in providers],
+        "workload": _workload_params(workload),
+        "policy": {
+            k: v for k, v in policy.__dict__.items() if not isinstance(v, float) or math.isfinite(v)
+        },
+        "seed": int(seed),
+        "overhead_s": _dist_params(overhead),
+        "router_workers": router_workers,
+        "warmup_s": float(warmup_s),
+        "rate_window_s": float(rate_window_s),
+    }
+    return SimResult(
+        requests=requests,
+        providers=tuple(names),
+        slots=tuple(p.slots for p in providers),
+        warmup_s=float(warmup_s),
+        stats={
+            "area_system": float(stats[_ST_AREA_SYSTEM]),
+            "area_wait": float(stats[_ST_AREA_WAIT]),
+            "horizon_s": float(stats[_ST_HORIZON]),
+            "events": int(stats[_ST_EVENTS]),
+            "busy_area": busy_area.tolist(),
+            "breaker_log_truncated": int(stats[_ST_N_BREAKER]) > b_cap,
+        },
+        attempts=attempt_frame,
+        breaker_events=breaker_events,
+        params=params,
+    )
+
+
+def _dist_params(d: Dist) -> dict[str, Any]:
+    return {"kind": d.kind, "mean": d.mean, "cv": d.cv}
+
+
+def _provider_params(p: Provider) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in p.__dict__.items():
+        out[k] = _dist_params(v) if isinstance(v, Dist) else v
+    return out
+
+
+def _workload_params(w: Workload | Arrivals) -> dict[str, Any]:
+    if isinstance(w, Arrivals):
+        return {"kind": "arrivals", "n_requests": len(w)}
+    out = {k: v for k, v in w.__dict__.items() if k != "trace"}
+    out["prompt_tokens"] = _dist_params(w.prompt_tokens)
+    out["completion_tokens"] = _dist_params(w.completion_tokens)
+    return out
+
+
+_SERVICES = ("exp", "det", "lognormal")
+
+
+def simulate_mmc(
+    c: int,
+    arrival_rate: float,
+    service_rate: float,
+    n_requests: int,
+    seed: int = 0,
+    service: str = "exp",
+    *,
+    cv: float = 1.0,
+    warmup_fraction: float = 0.05,
+) -> SimResult:
+    """The engine configured as an M/M/c queue (or M/D/c, M/G/c with lognormal service).
+
+    One provider with ``c`` slots, Poisson arrivals, no network time, no errors, no
+    retries, no router overhead: the textbook queue, to check against
+    :func:`~workbench.sim.queueing.erlang_c_wait` and
+    :func:`~workbench.sim.queueing.mg1_wait`.
+
+    Parameters
+    ----------
+    c : int
+        Servers (slots), >= 1.
+    arrival_rate, service_rate : float
+        Per second; ``arrival_rate < c * service_rate`` is not required (an unstable queue
+        simply grows).
+    n_requests : int
+        Requests to simulate (>= 1).
+    seed : int
+        Random seed.
+    service : {"exp", "det", "lognormal"}
+        Service-time distribution with mean ``1 / service_rate``.
+    cv : float
+        Coefficient of variation of the lognormal service time.
+    warmup_fraction : float
+        Share of the requests, from the start, left out of the summary (the queue starts
+        empty, which biases early waits low).
+
+    Returns
+    -------
+    SimResult
+
+    Raises
+    ------
+    ValueError
+        Invalid argument.
+
+    Examples
+    --------
+    >>> res = simulate_mmc(2, 1.0, 1.0, 20_000, seed=1)
+    >>> round(res.summary()["mean_wait_s"], 1)  # Erlang C: 1/3
+    0.3
+    """
+    if isinstance(c, bool) or not isinstance(c, int | np.integer) or c < 1:
+        raise ValueError(f"c must be an int >= 1, got {c!r}")
+    for name, v in (("arrival_rate", arrival_rate), ("service_rate", service_rate)):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not (0 < v < math.inf):
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    if isinstance(n_requests, bool) or not isinstance(n_requests, int | np.integer):
+        raise ValueError(f"n_requests must be an int >= 1, got {n_requests!r}")
+    if n_requests < 1:
+        raise ValueError(f"n_requests must be an int >= 1, got {n_requests!r}")
+    if service not in _SERVICES:
+        raise ValueError(f"service must be one of {_SERVICES}, got {service!r}")
+    if not isinstance(cv, int | float) or not (0 <= cv < math.inf):
+        raise ValueError(f"cv must be a finite number >= 0, got {cv!r}")
+    if not isinstance(warmup_fraction, int | float) or not 0 <= warmup_fraction < 1:
+        raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}")
+    mean = 1.0 / service_rate
+    dist = {"exp": Dist.exp, "det": Dist.det}.get(service)
+    svc = dist(mean) if dist else Dist.lognormal(mean, cv)
+    provider = Provider("server", slots=int(c), ttft=svc)
+    arrivals = Workload.poisson(float(arrival_rate), int(n_requests)).generate(int(seed))
+    k = int(warmup_fraction * n_requests)
+    warmup_s = float(arrivals.arrival_s[k]) if k > 0 else 0.0
+    res = simulate([provider], arrivals, "round_robin", seed, warmup_s=warmup_s)
+    params = dict(res.params)
+    params.update(
+        model="mmc", c=int(c), arrival_rate=float(arrival_rate),
+        service_rate=float(service_rate), n_requests=int(n_requests), service=service,
+        cv=float(cv) if service == "lognormal" else None, warmup_fraction=float(warmup_fraction),
+    )  # fmt: skip
+    return SimResult(
+        requests=res.requests,
+        providers=res.providers,
+        slots=res.slots,
+        warmup_s=res.warmup_s,
+        stats=res.stats,
+        attempts=res.attempts,
+        breaker_events=res.breaker_events,
+        params=params,
+    )
