@@ -101,7 +101,8 @@ class MemoryResult:
     trace : polars.DataFrame
         One row per trace interval: ``t_s``, ``rss_mb`` (at the sample instant),
         ``rss_peak_mb`` (peak since the previous row), ``heap_mb`` (bytes in the heap, live
-        and not yet collected; for Rust, allocated bytes), ``live_mb`` (reachable bytes),
+        and not yet collected; for Rust, allocated bytes), ``young_mb`` (V8's young
+        generation, nursery and intermediate; 0 elsewhere), ``live_mb`` (reachable bytes),
         ``goal_mb`` (V8 old-generation limit, Go effective heap goal, Rust live x
         (1 + fragmentation)), ``gc_cycles`` and ``gc_cpu_s`` (cumulative), ``pressure_level``.
     events : polars.DataFrame

@@ -35,6 +35,7 @@ __all__ = [
     "gogc_requirements",
     "memory_table",
     "seed_memory_table",
+    "services",
     "target_requirements",
 ]
 

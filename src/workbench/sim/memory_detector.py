@@ -8,6 +8,8 @@ Every ``interval_s`` the detector looks at two signals:
   ``/gc/heap/live:bytes`` or a precise allocator counter would show) over the last
   ``window_s``. Sampling after collections keeps the GC sawtooth out of the trend. A slope
   above ``leak_slope_mb_per_h`` raises at least level 1 and records when it was first seen.
+  The floor moves only when a collection measures it: in V8 that is a mark-compact, so a leak
+  shows up no faster than the old generation is collected (a quiet old generation hides it).
 
 Actions, each at most once per ``cooldown_s``: level >= 2 forces a collection (a full GC in
 V8 and Go, an allocator purge in Rust); level 3 shrinks the cache (``cache_shrink_fraction``

@@ -99,10 +99,10 @@ N_STATE = 23
 
 # Trace columns.
 TRACE_COLUMNS = (
-    "t_s", "rss_mb", "rss_peak_mb", "heap_mb", "live_mb", "goal_mb", "gc_cycles", "gc_cpu_s",
-    "pressure_level",
+    "t_s", "rss_mb", "rss_peak_mb", "heap_mb", "young_mb", "live_mb", "goal_mb", "gc_cycles",
+    "gc_cpu_s", "pressure_level",
 )  # fmt: skip
-T_T, T_RSS, T_RSS_PEAK, T_HEAP, T_LIVE, T_GOAL, T_CYCLES, T_GC_CPU, T_LEVEL = range(9)
+T_T, T_RSS, T_RSS_PEAK, T_HEAP, T_YOUNG, T_LIVE, T_GOAL, T_CYCLES, T_GC_CPU, T_LEVEL = range(10)
 N_TRACE = len(TRACE_COLUMNS)
 
 # Event columns and kinds.
@@ -241,8 +241,6 @@ def _go_goal(live, rt):
 
 @njit(**_JIT)
 def _go_effective_goal(st, rt):
-    if st[S_LIMITER] > 0.0:
-        return st[S_GOAL]
     return min(st[S_GOAL], rt[R_MEMLIMIT] - rt[R_BASELINE])
 
 
@@ -267,15 +265,22 @@ def _go_collect(st, rt, t, ev, n_ev, forced):
 @njit(**_JIT)
 def _go_step(st, rt, t, dt, ev, n_ev, force):
     gc_before = st[S_GC_CPU]
-    if force or st[S_UO] >= _go_effective_goal(st, rt):
+    heap = st[S_UO]
+    limit_heap = rt[R_MEMLIMIT] - rt[R_BASELINE]
+    st[S_LIMITER] = 0.0
+    if force or heap >= st[S_GOAL]:
         ev, n_ev = _go_collect(st, rt, t, ev, n_ev, 1.0 if force else 0.0)
-    # GC CPU limiter: a bucket of one second x GOMAXPROCS fills with GC time above the cap;
-    # while it is full, the memory limit stops driving collections.
-    capacity = rt[R_PROCS]
-    bucket = st[S_BUCKET] + (st[S_GC_CPU] - gc_before) - rt[R_CPU_LIMIT] * rt[R_PROCS] * dt
-    bucket = min(max(bucket, 0.0), capacity)
-    st[S_BUCKET] = bucket
-    st[S_LIMITER] = 1.0 if bucket >= capacity else 0.0
+    elif heap >= limit_heap:
+        # GC CPU limiter: a leaky bucket of one second x GOMAXPROCS, drained at the cap.
+        # A collection the memory limit asks for but the bucket cannot hold is refused and
+        # the heap grows past the limit instead.
+        cost = rt[R_CYCLE_FIXED] + _live_old(st) * rt[R_MARK_S_PER_MB]
+        if st[S_BUCKET] + cost <= rt[R_PROCS]:
+            ev, n_ev = _go_collect(st, rt, t, ev, n_ev, 0.0)
+        else:
+            st[S_LIMITER] = 1.0
+    drain = rt[R_CPU_LIMIT] * rt[R_PROCS] * dt
+    st[S_BUCKET] = max(0.0, st[S_BUCKET] + (st[S_GC_CPU] - gc_before) - drain)
     # Scavenger: freed heap stays mapped up to (1 + retain) x goal, then is returned.
     heap = st[S_UO]
     goal = _go_effective_goal(st, rt)
@@ -283,7 +288,6 @@ def _go_step(st, rt, t, dt, ev, n_ev, force):
     keep = heap if math.isinf(goal) else max(heap, (1.0 + rt[R_RETAIN]) * goal)
     if mapped > keep:
         mapped -= min(mapped - keep, rt[R_SCAV_RATE] * dt)
-    limit_heap = rt[R_MEMLIMIT] - rt[R_BASELINE]
     if mapped > limit_heap:
         mapped = max(heap, limit_heap)
     st[S_COMMITTED] = mapped
@@ -552,6 +556,7 @@ def _memory_kernel(
             trace[n_rec, T_RSS] = rss
             trace[n_rec, T_RSS_PEAK] = rss_peak
             trace[n_rec, T_HEAP] = heap
+            trace[n_rec, T_YOUNG] = st[S_UN] + st[S_UI]
             trace[n_rec, T_LIVE] = _live_total(st)
             trace[n_rec, T_GOAL] = _goal(runtime, st, rt)
             trace[n_rec, T_CYCLES] = st[S_CYCLES]

@@ -86,7 +86,7 @@ class Workload:
 
     Examples
     --------
-    >>> w = Workload(500, 64_000, 60.0, request_duration_s=0.05)
+    >>> w = Workload(500, 64_000, 60.0, request_duration_s=0.05, survival_fraction=0.0)
     >>> round(w.in_flight_mb, 3)
     1.6
     """
