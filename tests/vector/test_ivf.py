@@ -147,3 +147,18 @@ def test_bad_construction():
         IVFIndex(4).search(np.ones((1, 3)), 1)
     with pytest.raises(ValueError, match="not trained"):
         IVFIndex(4).add(np.ones((1, 3)))
+
+
+def test_split_between_threads_gives_the_same_answer(clustered, indexes, monkeypatch):
+    import importlib
+
+    ivf = importlib.import_module("workbench.vector.ivf")
+    _, queries = clustered
+    monkeypatch.setattr(ivf, "_MIN_WORK_PER_WORKER", 10**12)
+    one = indexes["l2"].search(queries, 10, nprobe=12)
+    monkeypatch.setattr(ivf, "_MIN_WORK_PER_WORKER", 1)
+    monkeypatch.setattr(ivf, "_workers", lambda: 3)
+    ivf._pool = None  # a pool sized for 3 threads
+    three = indexes["l2"].search(queries, 10, nprobe=12)
+    for got, want in zip(three, one, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numba
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from workbench.vector import _selection as sel
 from workbench.vector._checks import as_vectors, check_k, check_metric
@@ -17,6 +23,31 @@ from workbench.vector.topk import exact_search
 __all__ = ["IVFIndex"]
 
 _FORMAT = 1
+# below this many scored (query, vector) pairs a second thread costs more than it saves
+_MIN_WORK_PER_WORKER = 200_000
+_lock = threading.Lock()
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _workers() -> int:
+    return numba.get_num_threads()
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="ivf-scan")
+        return _pool
+
+
 # metric -> (selection mode on stored vectors, rescoring mode)
 _MODES = {
     "ip": (sel.MODE_IP, sel.MODE_IP),
@@ -245,8 +276,37 @@ class IVFIndex:
         bounds = np.flatnonzero(np.diff(cells)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [cells.size]])
-        heap_s, heap_i = sel.new_heaps(nq, k)
-        bad = np.zeros(nq, dtype=np.bool_)
+        # work per cell visit: vectors in the cell x queries probing it
+        work = np.diff(self._offsets)[cells[starts]] * (ends - starts)
+        workers = max(1, min(_workers(), int(work.sum()) // _MIN_WORK_PER_WORKER))
+        cum = np.cumsum(work)
+        cuts = np.searchsorted(cum, np.arange(1, workers) * (cum[-1] / workers))
+        edges = np.concatenate([[0], cuts, [starts.size]]).tolist()
+        jobs = [(starts[a:b], ends[a:b]) for a, b in itertools.pairwise(edges)]
+        scan = functools.partial(self._scan, Q, cells, qrows, k, sel_mode)
+        # Many small products: OpenBLAS's own threads cost more than they give there (10x
+        # slower on the loaded 2-core machine), so BLAS runs single-threaded and the cells
+        # are split between our threads instead, each with its own heaps (no shared writes).
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            if len(jobs) == 1:
+                parts = [scan(*jobs[0])]
+            else:
+                parts = list(_executor().map(lambda job: scan(*job), jobs))
+        heap_i = np.concatenate([p[1] for p in parts], axis=1)
+        bad = np.logical_or.reduce([p[2] for p in parts])
+        if bad.any():
+            raise ValueError("scores overflow float32: scale the queries or base down")
+        found = heap_i < self.ntotal
+        rows = np.where(found, self._row_of[np.where(found, heap_i, 0)], -1)
+        out_s = np.empty(heap_i.shape, dtype=np.float32)
+        out_i = np.empty(heap_i.shape, dtype=np.int64)
+        # the workers' heaps hold disjoint cells, so their union has no duplicate ids
+        sel._rescore_kernel(Q, self._vectors, rows, heap_i, rescore_mode, out_s, out_i)
+        return np.ascontiguousarray(out_s[:, :k]), np.ascontiguousarray(out_i[:, :k])
+
+    def _scan(self, Q, cells, qrows, k, sel_mode, starts, ends):
+        heap_s, heap_i = sel.new_heaps(Q.shape[0], k)
+        bad = np.zeros(Q.shape[0], dtype=np.bool_)
         off = self._offsets
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             c = int(cells[a])
@@ -255,28 +315,16 @@ class IVFIndex:
                 continue
             vecs = self._vectors[lo:hi]
             qs = qrows[a:b]
-            if b - a == 1:
-                scores = np.matmul(vecs, Q[qs[0]])[np.newaxis, :]
-            else:
-                scores = np.matmul(Q[qs], vecs.T)
+            with np.errstate(all="ignore"):  # overflow is reported through `bad`
+                if b - a == 1:
+                    scores = np.matmul(vecs, Q[qs[0]])[np.newaxis, :]
+                else:
+                    scores = np.matmul(Q[qs], vecs.T)
+            weight = self._sqnorms[lo:hi] if sel_mode == sel.MODE_L2 else self._sqnorms
             sel._select_rows_kernel(
-                scores,
-                qs,
-                self._ids[lo:hi],
-                self._sqnorms[lo:hi] if sel_mode == sel.MODE_L2 else self._sqnorms,
-                sel_mode,
-                heap_s,
-                heap_i,
-                bad,
+                scores, qs, self._ids[lo:hi], weight, sel_mode, heap_s, heap_i, bad
             )
-        if bad.any():
-            raise ValueError("scores overflow float32: scale the queries or base down")
-        found = heap_i < self.ntotal
-        rows = np.where(found, self._row_of[np.where(found, heap_i, 0)], -1)
-        out_s = np.empty((nq, k), dtype=np.float32)
-        out_i = np.empty((nq, k), dtype=np.int64)
-        sel._rescore_kernel(Q, self._vectors, rows, heap_i, rescore_mode, out_s, out_i)
-        return out_s, out_i
+        return heap_s, heap_i, bad
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the index to an ``.npz`` file (no pickles). Returns the path written."""
