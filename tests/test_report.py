@@ -95,3 +95,42 @@ def test_report_can_be_rebuilt(quick_run):
 )
 def test_format_value(value, unit, text):
     assert format_value(value, unit) == text
+
+
+def test_report_renders_in_a_real_browser(quick_run):
+    import os
+
+    from workbench.report.browser import check_in_browser, find_chromium
+
+    if find_chromium() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium must be installed in CI (scripts/install-system-deps.sh)")
+        pytest.skip("chromium is not installed (scripts/install-system-deps.sh installs it)")
+    shot = quick_run.run_dir / "screenshot.png"
+    check = check_in_browser(quick_run.run_dir / "index.html", shot)
+    assert check.console_errors == []
+    assert check.external_requests == []
+    assert check.tables >= 5 and check.svgs == 3 and check.broken_images == 0
+    assert check.ok
+    # a real, non-blank picture of the page is kept in the run directory
+    from PIL import Image
+
+    with Image.open(shot) as img:
+        assert img.width == 1280 and img.height > 1000
+        assert len(img.convert("L").getcolors(maxcolors=1 << 16) or []) > 10
+
+
+def test_browser_check_catches_console_errors(tmp_path):
+    from workbench.report.browser import check_in_browser, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("chromium is not installed")
+    page = tmp_path / "bad.html"
+    page.write_text(
+        "<table><tr><td>x</td></tr></table><img src='missing.png'>"
+        "<script>console.error('boom'); nope();</script>"
+    )
+    check = check_in_browser(page)
+    assert any("boom" in e for e in check.console_errors)
+    assert any("nope" in e for e in check.console_errors)
+    assert check.broken_images == 1 and not check.ok

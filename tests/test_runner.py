@@ -189,3 +189,16 @@ def test_shipped_suites_are_valid():
         assert suite.runs, name
         raw = yaml.safe_load(suite.path.read_text())
         assert raw["name"] == name
+
+
+def test_a_grid_runs_once_per_combination_in_parallel(write_suite, notebooks):
+    write_suite("grid", {"name": "grid", "notebooks": [
+        {"notebook": "good", "grid": {"scale": [3, 5]}},
+    ]})  # fmt: skip
+    outcome = run_suite("grid", jobs=2, progress=False)
+    assert outcome.ok
+    assert sorted(outcome.statuses) == ["good[scale=3]", "good[scale=5]"]
+    frame = read_run(outcome.run_dir)
+    assert sorted(frame["value"].to_list()) == pytest.approx([3e-3, 5e-3])
+    assert sorted(json.loads(p)["scale"] for p in frame["params"]) == [3, 5]
+    assert (outcome.run_dir / "notebooks" / "good_scale=3_.ipynb").is_file()

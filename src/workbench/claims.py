@@ -143,6 +143,8 @@ class Claims:
     headlines: Mapping[str, Mapping[str, Any]]
     same_quantity: tuple[Mapping[str, Any], ...]
     source: str = ""
+    #: raw evidence rules (validated by :func:`workbench.evidence.load_rules`)
+    evidence: tuple[Mapping[str, Any], ...] = ()
 
     def rows(self) -> Iterable[ClaimRow]:
         for table in self.tables.values():
@@ -255,6 +257,7 @@ def load_claims(path: str | Path | None = None) -> Claims:
         headlines={h["id"]: h for h in raw.get("headlines") or []},
         same_quantity=tuple(raw.get("same_quantity") or ()),
         source=str(path),
+        evidence=tuple(raw.get("evidence") or ()),
     )
 
 

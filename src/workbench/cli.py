@@ -68,7 +68,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     run_dir = reports_dir() / "latest" if args.run_id == "latest" else run_dir_for(args.run_id)
     if not run_dir.is_dir():
         raise WorkbenchError(f"no such run: {run_dir}")
-    print(build_report(run_dir.resolve()))
+    page = build_report(run_dir.resolve())
+    print(page)
+    if args.check:
+        from workbench.report.browser import check_in_browser
+
+        check = check_in_browser(page, page.parent / "screenshot.png")
+        print(
+            f"chromium: {check.tables} tables, {check.svgs} plots, {check.images} images "
+            f"shown; screenshot {check.screenshot}"
+        )
+        for problem in check.console_errors + check.external_requests:
+            print(f"  problem: {problem}", file=sys.stderr)
+        return 0 if check.ok else 1
     return 0
 
 
@@ -164,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write reports/<RUN_ID>/index.html from the run's results.",
     )
     p.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="open the page in headless Chromium: fail on console errors, external requests "
+        "or broken images, and keep screenshot.png in the run folder",
+    )
     p.set_defaults(func=_cmd_report)
 
     _add_optional_command(

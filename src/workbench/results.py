@@ -234,7 +234,8 @@ class Recorder:
     suite, notebook : str
         Labels copied into every row.
     label : str, optional
-        Name of this part file (default: ``notebook``); distinct per grid combination.
+        Name of this part file. Default: the runner's label for this execution (distinct per
+        grid combination, from ``WORKBENCH_NOTEBOOK_LABEL``), else ``notebook``.
 
     Examples
     --------
@@ -261,7 +262,10 @@ class Recorder:
         meta = _read_meta(self.run_dir)
         self.suite = suite if suite is not None else meta.get("suite", "")
         self.notebook = notebook
-        self.label = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label or notebook or "results")
+        # The runner names each execution (a grid runs one notebook several times) through
+        # WORKBENCH_NOTEBOOK_LABEL, so that executions never overwrite each other's part file.
+        label = label or os.environ.get("WORKBENCH_NOTEBOOK_LABEL") or notebook or "results"
+        self.label = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
         self.path = self.run_dir / "results" / f"{self.label}.parquet"
         self._rows: list[Result] = []
         self._lock = threading.Lock()

@@ -1,18 +1,28 @@
-"""Build ``reports/<run-id>/index.html`` from the run's metadata and results."""
+"""Build ``reports/<run-id>/index.html`` from the run's metadata and results.
+
+The front page answers "which of the plan's claims hold, by how much, and how sure are we?":
+every claim with its seed figure, the run's measured and simulated evidence with provenance,
+and a verdict by the rules of :mod:`workbench.evidence`; then the audit of the plan's own
+numbers, the history of each figure across runs and the comparison with a baseline run.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import polars as pl
 
-from workbench.claims import audit, load_claims
-from workbench.report.plots import claim_table_chart
-from workbench.results import read_run
+from workbench.claims import Claims, audit, load_claims
+from workbench.compare import KEY, baseline_for, compare_runs
+from workbench.errors import WorkbenchError
+from workbench.evidence import VERDICTS, Verdict, evaluate
+from workbench.report.plots import claim_table_chart, trend_svg
+from workbench.results import list_runs, read_history, read_run
 
 __all__ = ["build_report", "format_value"]
 
@@ -21,6 +31,7 @@ _ENV = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["html", "j2"]),
     undefined=jinja2.StrictUndefined,
 )
+_MAX_TRENDS = 24
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -44,7 +55,28 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:.4g} {unit}"
 
 
-def _claim_tables(claims) -> list[dict[str, Any]]:
+def _verdict_view(v: Verdict) -> dict[str, Any]:
+    if v.measured is None:
+        measured = "—"
+    elif v.rule.kind == "improvement":
+        unit = "x" if v.claimed_text.endswith("x") else "%"
+        measured = f"{v.measured:.1f}{unit} [{v.low:.1f} – {v.high:.1f}]"
+    else:
+        unit = "s" if v.rule.claim_unit in ("ms", "s", "us") else ""
+        measured = format_value(v.measured, unit).strip()
+    return {
+        "verdict": v.verdict, "slug": v.verdict.replace(" ", "-"), "what": v.rule.what,
+        "claimed": v.claimed_text, "measured": measured, "provenance": v.provenance,
+        "case": v.case, "explanation": v.explanation, "n": v.n,
+        "params": json.dumps(dict(v.params), sort_keys=True) if v.params else "",
+    }  # fmt: skip
+
+
+def _claim_tables(claims: Claims, verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    by_claim: dict[str, list[Verdict]] = {}
+    for v in verdicts:
+        if v.rule.claim_id:
+            by_claim.setdefault(v.rule.claim_id, []).append(v)
     tables = []
     for table in claims.tables.values():
         rows = []
@@ -52,29 +84,18 @@ def _claim_tables(claims) -> list[dict[str, Any]]:
             cells = []
             for col in table.columns:
                 v = row.values.get(col)
-                text = (
-                    "—"
-                    if v is None
-                    else f"{v:,.0f}{'+' if row.at_least and col != 'current' else ''}"
-                )
-                cells.append(text)
-            rows.append(
-                {
-                    "label": row.label,
-                    "unit": row.unit,
-                    "cells": cells,
-                    "improvement": str(row.improvement) if row.improvement else "",
-                    "claim_id": row.claim_id,
-                }
-            )
-        tables.append(
-            {
-                "title": table.title,
-                "columns": list(table.columns.values()),
-                "rows": rows,
-                "chart": claim_table_chart(table),
-            }
-        )
+                plus = "+" if row.at_least and col != "current" else ""
+                cells.append("—" if v is None else f"{v:,.0f}{plus}")
+            evidence = [_verdict_view(v) for v in by_claim.get(row.claim_id, [])]
+            rows.append({
+                "label": row.label, "unit": row.unit, "cells": cells,
+                "improvement": str(row.improvement) if row.improvement else "",
+                "claim_id": row.claim_id, "evidence": evidence,
+            })  # fmt: skip
+        tables.append({
+            "title": table.title, "columns": list(table.columns.values()), "rows": rows,
+            "chart": claim_table_chart(table),
+        })  # fmt: skip
     return tables
 
 
@@ -85,43 +106,93 @@ def _results_table(frame: pl.DataFrame) -> list[dict[str, Any]]:
         spread = ""
         if r["n"] and r["n"] > 1 and r["min"] is not None and r["max"] is not None:
             spread = f"{format_value(r['min'], r['unit'])} – {format_value(r['max'], r['unit'])}"
-        rows.append(
-            {
-                "notebook": r["notebook"],
-                "case": r["case"],
-                "implementation": r["implementation"],
-                "metric": r["metric"],
-                "value": format_value(r["value"], r["unit"]),
-                "n": r["n"],
-                "spread": spread,
-                "provenance": r["provenance"],
-                "params": r["params"] or "",
-            }
-        )
+        rows.append({
+            "notebook": r["notebook"], "case": r["case"], "implementation": r["implementation"],
+            "metric": r["metric"], "value": format_value(r["value"], r["unit"]), "n": r["n"],
+            "spread": spread, "provenance": r["provenance"], "params": r["params"] or "",
+        })  # fmt: skip
     return rows
 
 
+def _history(run_id: str, frame: pl.DataFrame, root: Path) -> list[dict[str, Any]]:
+    """Trend of this run's repeated figures across every run up to it (same machine or not:
+    the machine is printed beside each run in run.json)."""
+    runs = [r for r in list_runs(root) if r <= run_id]
+    if len(runs) < 2:
+        return []
+    history = read_history(root).filter(pl.col("run_id").is_in(runs))
+    mine = frame.filter((pl.col("provenance") != "seed") & (pl.col("n") >= 3))
+    out = []
+    for r in mine.head(_MAX_TRENDS).iter_rows(named=True):
+        match = history.filter(*(pl.col(k) == r[k] for k in KEY)).sort("run_id")
+        if match.height < 2:
+            continue
+        values = match["value"].to_list()
+        out.append({
+            "case": r["case"], "implementation": r["implementation"], "metric": r["metric"],
+            "runs": match.height, "latest": format_value(r["value"], r["unit"]),
+            "first": format_value(values[0], r["unit"]), "svg": trend_svg(values),
+        })  # fmt: skip
+    return out
+
+
+def _baseline(run_id: str, root: Path) -> dict[str, Any] | None:
+    try:
+        base = baseline_for(run_id, root)
+    except WorkbenchError:
+        return None
+    if base is None:
+        return None
+    cmp = compare_runs(base, run_id, root=root)
+    flagged = cmp.filter(pl.col("flag").is_in(["regression", "improvement"]))
+    return {
+        "run": base, "shared": cmp.height,
+        "counts": dict(Counter(cmp["flag"].to_list())),
+        "flagged": [
+            {"flag": r["flag"], "case": r["case"], "implementation": r["implementation"],
+             "metric": r["metric"], "worse_pct": f"{r['worse_pct']:+.1f}%",
+             "ci": f"{r['low']:.3f} – {r['high']:.3f}", "p": f"{r['p_value']:.2g}"}
+            for r in flagged.sort("worse_pct", descending=True).iter_rows(named=True)
+        ],
+    }  # fmt: skip
+
+
+def _load_reports(run_dir: Path) -> list[str]:
+    load = run_dir / "load"
+    if not load.is_dir():
+        return []
+    return sorted(str(p.relative_to(run_dir)) for p in load.rglob("*.html"))
+
+
 def build_report(run_dir: str | Path) -> Path:
-    """Write ``<run_dir>/index.html``: run metadata, the claim tables and their audit, each
-    executed notebook linked, and every measured or simulated figure of the run.
+    """Write ``<run_dir>/index.html``: the claims with evidence and verdicts, the audit of the
+    plan's own numbers, each executed notebook linked, history and baseline comparison, and
+    every measured or simulated figure of the run.
 
     Returns the path of the page. The page has no external assets: it opens offline.
     """
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
+    root = run_dir.parent
     meta_path = run_dir / "run.json"
     meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     meta.setdefault("run_id", run_dir.name)
     frame = read_run(run_dir)
     claims = load_claims()
     findings = audit(claims, include_ok=True)
+    verdicts = evaluate(claims, frame)
     page = _ENV.get_template("index.html.j2").render(
         meta=meta,
-        tables=_claim_tables(claims),
+        tables=_claim_tables(claims, verdicts),
+        other_verdicts=[_verdict_view(v) for v in verdicts if not v.rule.claim_id],
+        verdict_counts={k: sum(v.verdict == k for v in verdicts) for k in VERDICTS},
         findings=findings,
         counts={s: sum(f.severity == s for f in findings) for s in ("inconsistent", "note", "ok")},
         notebooks=meta.get("notebooks", []),
         results=_results_table(frame),
         n_results=frame.height,
+        history=_history(run_dir.name, frame, root),
+        baseline=_baseline(run_dir.name, root),
+        load_reports=_load_reports(run_dir),
         machine=meta.get("machine", {}),
         versions=meta.get("versions", {}),
         json=json,

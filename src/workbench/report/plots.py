@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 
 from workbench.claims import ClaimTable
 
-__all__ = ["claim_table_chart", "figure_svg"]
+__all__ = ["claim_table_chart", "figure_svg", "trend_svg"]
 
 _METADATA = re.compile(r"<metadata>.*?</metadata>", re.DOTALL)
 _COLOURS = {"current": "#8c8c8c", "go": "#00add8", "rust": "#b7410e", "target": "#4c72b0"}
@@ -49,4 +49,14 @@ def claim_table_chart(table: ClaimTable) -> str:
     ax.set_title(f"{table.title} (seed figures)", fontsize=9)
     ax.legend(fontsize=7, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
+    return figure_svg(fig)
+
+
+def trend_svg(values: list[float]) -> str:
+    """A sparkline of one figure across runs (oldest left), the latest point marked."""
+    fig, ax = plt.subplots(figsize=(1.8, 0.45))
+    xs = range(len(values))
+    ax.plot(xs, values, color="#4c72b0", linewidth=1.2)
+    ax.plot([len(values) - 1], [values[-1]], "o", color="#b3261e", markersize=3)
+    ax.set_axis_off()
     return figure_svg(fig)

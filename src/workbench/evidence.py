@@ -1,0 +1,258 @@
+"""Claims joined with evidence, and a verdict for each.
+
+``data/claims.yaml`` has an ``evidence:`` list. Each rule says which result rows speak to
+which claim figure and how::
+
+    - claim: tables.response_time.graph_queries.improvement   # any figure resolve() knows
+      kind: improvement          # baseline -> candidate, compared with the claimed improvement
+      notebook: graph_kernels
+      case: "local_search/*"     # glob over the result's case
+      metric: time
+      baseline: networkx         # the interpreted implementation
+      candidate: numba           # the compiled one
+      what: "GraphRAG local search, interpreted vs compiled"
+
+    - claim: services.realtime-hub.websocket_latency
+      kind: target               # the candidate's value against the claimed bound
+      claim_unit: ms             # the claim's unit; results are in seconds
+      bound: upper               # measured must be <= target (default: from the claim)
+      ...
+
+:func:`evaluate` applies every rule to a run's results and returns one :class:`Verdict`
+per matching figure. The rules, stated on the report's front page:
+
+* **supported**: the evidence's 95% interval lies entirely at or beyond the claim.
+* **contradicted**: the interval lies entirely short of the claim.
+* **inconclusive**: the interval straddles the claim.
+* **not measurable here**: this run has no figure the rule accepts (for example the plan's
+  Go and Rust services do not exist here, or the notebook that measures it did not run).
+
+Without repeats (n < 3) the interval is the point estimate itself, and the verdict says so.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from workbench.claims import Claims, resolve
+from workbench.compare import higher_is_better
+from workbench.errors import ClaimsError
+from workbench.stats import median_ratio
+
+__all__ = ["VERDICTS", "EvidenceRule", "Verdict", "evaluate", "load_rules"]
+
+VERDICTS = ("supported", "contradicted", "inconclusive", "not measurable here")
+_SECONDS = {"ms": 1e-3, "s": 1.0, "us": 1e-6}
+
+
+@dataclass(frozen=True)
+class EvidenceRule:
+    """One way of measuring one claim. See the module docstring for the fields."""
+
+    claim: str
+    kind: str
+    metric: str
+    case: str
+    candidate: str
+    what: str
+    notebook: str | None = None
+    baseline: str | None = None
+    claim_unit: str | None = None
+    bound: str | None = None
+
+    @property
+    def claim_id(self) -> str | None:
+        """``<table>/<row>`` when the claim is a table cell, else None."""
+        parts = self.claim.split(".")
+        return f"{parts[1]}/{parts[2]}" if parts[0] == "tables" and len(parts) >= 3 else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The verdict of one rule on one figure (or on nothing: ``not measurable here``)."""
+
+    rule: EvidenceRule
+    verdict: str
+    claimed: float
+    claimed_text: str
+    measured: float | None = None
+    low: float | None = None
+    high: float | None = None
+    provenance: str = ""
+    case: str = ""
+    run_id: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    n: int = 0
+    explanation: str = ""
+
+
+def load_rules(claims: Claims) -> list[EvidenceRule]:
+    """The ``evidence:`` rules of the claims file, validated against the claims."""
+    rules = []
+    for i, r in enumerate(claims.evidence):
+        where = f"{claims.source}: evidence[{i}]"
+        try:
+            rule = EvidenceRule(**r)
+        except TypeError as exc:
+            raise ClaimsError(f"{where}: {exc}") from None
+        if rule.kind not in ("improvement", "target"):
+            raise ClaimsError(f"{where}.kind: expected improvement or target, got {rule.kind!r}")
+        if rule.kind == "improvement" and not rule.baseline:
+            raise ClaimsError(f"{where}.baseline: an improvement needs a baseline implementation")
+        if rule.bound not in (None, "upper", "lower"):
+            raise ClaimsError(f"{where}.bound: expected upper or lower, got {rule.bound!r}")
+        resolve(claims, rule.claim)  # raises ClaimsError naming the bad reference
+        rules.append(rule)
+    return rules
+
+
+def _samples(row: Mapping[str, Any]) -> list[float]:
+    if row.get("samples"):
+        return [float(v) for v in json.loads(row["samples"])]
+    return [float(row["value"])]
+
+
+def _judge(low: float, high: float, claimed: float, higher_better: bool) -> str:
+    """Compare an interval with the claim, where ``higher_better`` says which side meets it."""
+    if higher_better:
+        return (
+            "supported" if low >= claimed else "contradicted" if high < claimed else "inconclusive"
+        )
+    return "supported" if high <= claimed else "contradicted" if low > claimed else "inconclusive"
+
+
+def _improvement(rule: EvidenceRule, fig, base: Mapping, cand: Mapping) -> Verdict:
+    est = median_ratio(_samples(base), _samples(cand))  # cand / base
+    higher = higher_is_better(rule.metric, cand["unit"])
+    # speed-up as the claim states it: time falls (lower better) or throughput rises
+    gain = (
+        (1 / est.ratio, 1 / est.high, 1 / est.low) if not higher else (est.ratio, est.low, est.high)
+    )
+    kind = fig.kind or "pct_less"
+    if kind == "factor":
+        value, low, high = gain
+        text = f"{fig.value:g}x"
+    elif kind == "pct_less":
+        value, low, high = ((1 - 1 / g) * 100 for g in gain)
+        text = f"{fig.value:g}% less"
+    else:  # pct_more
+        value, low, high = ((g - 1) * 100 for g in gain)
+        text = f"+{fig.value:g}%"
+    verdict = _judge(low, high, fig.value, higher_better=True)
+    n = min(est.n_a, est.n_b)
+    how = (
+        f"{rule.baseline} -> {rule.candidate}: {value:.1f}"
+        f"{'x' if kind == 'factor' else '%'} [95% CI {low:.1f} – {high:.1f}]"
+    )
+    if not est.has_interval:
+        how += " (no repeats: point estimate)"
+    return Verdict(
+        rule,
+        verdict,
+        fig.value,
+        text,
+        value,
+        low,
+        high,
+        cand["provenance"],
+        cand["case"],
+        cand["run_id"],
+        json.loads(cand["params"] or "{}"),
+        n,
+        how,
+    )
+
+
+def _target(rule: EvidenceRule, fig, cand: Mapping) -> Verdict:
+    scale = _SECONDS.get(rule.claim_unit or "", 1.0) if cand["unit"] == "s" else 1.0
+    claimed = fig.value * scale
+    samples = _samples(cand)
+    if len(samples) >= 3:
+        est = median_ratio([1.0] * len(samples), samples)  # bootstrap of the median itself
+        value, low, high = est.ratio, est.low, est.high
+    else:
+        value = low = high = float(cand["value"])
+    bound = (
+        rule.bound
+        or fig.bound
+        or ("lower" if higher_is_better(rule.metric, cand["unit"]) else "upper")
+    )
+    verdict = _judge(low, high, claimed, higher_better=bound == "lower")
+    op = "<=" if bound == "upper" else ">="
+    text = f"{op} {fig.value:g} {rule.claim_unit or cand['unit']}"
+    how = f"{rule.candidate}: {value:.4g} {cand['unit']} [{low:.4g} – {high:.4g}]"
+    if len(samples) < 3:
+        how += " (no repeats: point estimate)"
+    return Verdict(
+        rule,
+        verdict,
+        claimed,
+        text,
+        value,
+        low,
+        high,
+        cand["provenance"],
+        cand["case"],
+        cand["run_id"],
+        json.loads(cand["params"] or "{}"),
+        len(samples),
+        how,
+    )
+
+
+def _matches(frame: pl.DataFrame, rule: EvidenceRule, implementation: str) -> list[dict]:
+    out = []
+    for row in frame.iter_rows(named=True):
+        if row["implementation"] != implementation or row["metric"] != rule.metric:
+            continue
+        if rule.notebook and row["notebook"] != rule.notebook:
+            continue
+        if fnmatch.fnmatchcase(row["case"], rule.case) and row["value"] > 0:
+            out.append(row)
+    return out
+
+
+def evaluate(
+    claims: Claims, results: pl.DataFrame, rules: Iterable[EvidenceRule] | None = None
+) -> list[Verdict]:
+    """Apply every evidence rule to ``results`` (one run's rows).
+
+    Returns one :class:`Verdict` per figure a rule accepts, and one ``not measurable here``
+    verdict for each rule that accepts none.
+    """
+    rules = load_rules(claims) if rules is None else list(rules)
+    evidence = results.filter(pl.col("provenance") != "seed")
+    out: list[Verdict] = []
+    for rule in rules:
+        fig = resolve(claims, rule.claim)
+        found: list[Verdict] = []
+        for cand in _matches(evidence, rule, rule.candidate):
+            if rule.kind == "target":
+                found.append(_target(rule, fig, cand))
+                continue
+            same = [
+                b
+                for b in _matches(evidence, rule, rule.baseline)
+                if b["case"] == cand["case"] and b["params"] == cand["params"]
+            ]
+            if same:
+                found.append(_improvement(rule, fig, same[0], cand))
+        if not found:
+            claimed_text = f"{fig.value:g}"
+            found.append(
+                Verdict(
+                    rule,
+                    "not measurable here",
+                    fig.value,
+                    claimed_text,
+                    explanation="no figure in this run matches this rule",
+                )
+            )
+        out.extend(found)
+    return out

@@ -1,0 +1,150 @@
+import pytest
+
+from workbench.claims import load_claims
+from workbench.errors import ClaimsError
+from workbench.evidence import EvidenceRule, evaluate, load_rules
+from workbench.results import Recorder
+
+
+@pytest.fixture(scope="module")
+def claims():
+    return load_claims()
+
+
+GRAPH = EvidenceRule(
+    claim="tables.response_time.graph_queries.improvement",
+    kind="improvement",
+    metric="time",
+    case="local_search/*",
+    baseline="networkx",
+    candidate="numba",
+    what="local search",
+)
+REALTIME = EvidenceRule(
+    claim="services.realtime-hub.websocket_latency",
+    kind="target",
+    metric="latency_p99",
+    case="realtime/websocket_latency",
+    candidate="python-hub",
+    claim_unit="ms",
+    what="ws latency",
+)
+RPS = EvidenceRule(
+    claim="tables.throughput.requests_per_second.target",
+    kind="target",
+    metric="rps",
+    case="throughput/requests_per_second",
+    candidate="python-gateway",
+    what="gateway req/s",
+)
+
+
+def _frame(tmp_path, rows):
+    rec = Recorder(tmp_path / "run", notebook="nb")
+    for case, impl, metric, unit, samples in rows:
+        rec.record(
+            case,
+            impl,
+            metric,
+            sorted(samples)[len(samples) // 2],
+            unit,
+            n=len(samples),
+            samples=samples,
+            flush=False,
+        )
+    return rec.frame
+
+
+def _times(centre, n=9):
+    return [centre * (1 + 0.01 * (i - n // 2)) for i in range(n)]
+
+
+def test_improvement_supported_contradicted_and_inconclusive(claims, tmp_path):
+    # the plan claims 67% less time (120 -> 40 ms) for graph queries
+    frame = _frame(
+        tmp_path,
+        [
+            ("local_search/big", "networkx", "time", "s", _times(1.0)),
+            ("local_search/big", "numba", "time", "s", _times(0.01)),  # 99% less: supported
+            ("local_search/tiny", "networkx", "time", "s", _times(1.0)),
+            ("local_search/tiny", "numba", "time", "s", _times(0.8)),  # 20% less: contradicted
+            ("local_search/mid", "networkx", "time", "s", [1.0, 0.5, 1.5, 0.4, 1.6]),
+            ("local_search/mid", "numba", "time", "s", [0.33, 0.2, 0.6, 0.15, 0.5]),  # straddles
+        ],
+    )
+    verdicts = {v.case: v for v in evaluate(claims, frame, [GRAPH])}
+    assert verdicts["local_search/big"].verdict == "supported"
+    assert verdicts["local_search/big"].measured == pytest.approx(99, abs=0.1)
+    assert verdicts["local_search/tiny"].verdict == "contradicted"
+    assert verdicts["local_search/mid"].verdict == "inconclusive"
+    assert verdicts["local_search/mid"].low < 67 < verdicts["local_search/mid"].high
+
+
+def test_target_rules_convert_units_and_respect_the_bound(claims, tmp_path):
+    frame = _frame(
+        tmp_path,
+        [
+            ("realtime/websocket_latency", "python-hub", "latency_p99", "s", [0.004]),
+            ("throughput/requests_per_second", "python-gateway", "rps", "req/s", [1800.0]),
+        ],
+    )
+    by_rule = {v.rule.what: v for v in evaluate(claims, frame, [REALTIME, RPS])}
+    ws = by_rule["ws latency"]
+    assert ws.verdict == "supported" and ws.claimed == pytest.approx(0.010)
+    assert "point estimate" in ws.explanation
+    assert by_rule["gateway req/s"].verdict == "contradicted"  # 1,800 < 2,500+
+
+
+def test_no_evidence_is_not_measurable_here(claims, tmp_path):
+    frame = _frame(tmp_path, [("unrelated", "numba", "time", "s", [1.0])])
+    (v,) = evaluate(claims, frame, [GRAPH])
+    assert v.verdict == "not measurable here"
+
+
+def test_seed_rows_are_never_evidence(claims, tmp_path):
+    rec = Recorder(tmp_path / "run", notebook="nb")
+    rec.record(
+        "realtime/websocket_latency", "python-hub", "latency_p99", 0.001, "s", provenance="seed"
+    )
+    (v,) = evaluate(claims, rec.frame, [REALTIME])
+    assert v.verdict == "not measurable here"
+
+
+def test_shipped_rules_are_valid(claims):
+    rules = load_rules(claims)
+    assert all(r.kind in ("improvement", "target") for r in rules)
+
+
+def test_bad_rule_is_a_clear_error(claims):
+    from dataclasses import replace
+
+    bad = replace(
+        claims,
+        evidence=(
+            {
+                "claim": "tables.nope.x.y",
+                "kind": "target",
+                "metric": "m",
+                "case": "c",
+                "candidate": "i",
+                "what": "w",
+            },
+        ),
+    )
+    with pytest.raises(ClaimsError, match="does not name a figure"):
+        load_rules(bad)
+    bad = replace(
+        claims,
+        evidence=(
+            {
+                "claim": GRAPH.claim,
+                "kind": "improvement",
+                "metric": "m",
+                "case": "c",
+                "candidate": "i",
+                "what": "w",
+            },
+        ),
+    )
+    with pytest.raises(ClaimsError, match="needs a baseline"):
+        load_rules(bad)
