@@ -117,6 +117,8 @@ def test_gogc_requirements_trade_live_set_for_cpu():
         "workbench.sim.memory_runtimes",
         "workbench.sim.memory_detector",
         "workbench.sim.memory_calibration",
+        "workbench.sim.memory_measure",
+        "workbench.sim.memory_bench",
     ],
 )
 def test_docstring_examples_run(module):

@@ -149,6 +149,33 @@ def _push_event(ev, n, t, kind, forced, pause, cpu, before, after):
 
 
 @njit(**_JIT)
+def _pend(pend, k, t, kind, forced, pause, cpu, before, after):
+    """Write event row ``k`` of the per-step scratch buffer; return ``k + 1``.
+
+    Runtime helpers write events here instead of growing the event array themselves, so the
+    hot path never returns an array (which costs reference counting on every step).
+    """
+    pend[k, 0] = t
+    pend[k, 1] = kind
+    pend[k, 2] = forced
+    pend[k, 3] = pause
+    pend[k, 4] = cpu
+    pend[k, 5] = before
+    pend[k, 6] = after
+    return k + 1
+
+
+@njit(**_JIT)
+def _flush_pending(ev, n_ev, pend, k):
+    for i in range(k):
+        ev, n_ev = _push_event(
+            ev, n_ev, pend[i, 0], pend[i, 1], pend[i, 2], pend[i, 3], pend[i, 4], pend[i, 5],
+            pend[i, 6],
+        )  # fmt: skip
+    return ev, n_ev
+
+
+@njit(**_JIT)
 def _live_total(st):
     return (
         st[S_STATIC]
@@ -172,7 +199,7 @@ def _v8_old_limit(live_old, rt):
 
 
 @njit(**_JIT)
-def _v8_scavenge(st, rt, t, ev, n_ev, forced):
+def _v8_scavenge(st, rt, t, pend, k, forced):
     live_n = st[S_SN] + st[S_MN] + st[S_KN]
     live_i = st[S_SI] + st[S_MI] + st[S_KI]
     before = st[S_UN] + st[S_UI] + st[S_UO]
@@ -193,12 +220,12 @@ def _v8_scavenge(st, rt, t, ev, n_ev, forced):
     st[S_GC_CPU] += cpu
     st[S_CYCLES] += 1.0
     after = st[S_UI] + st[S_UO]
-    return _push_event(ev, n_ev, t, EV_SCAVENGE, forced, cpu, cpu, before, after)
+    return _pend(pend, k, t, EV_SCAVENGE, forced, cpu, cpu, before, after)
 
 
 @njit(**_JIT)
-def _v8_mark_compact(st, rt, t, ev, n_ev, forced):
-    """Returns (ev, n_ev, oom)."""
+def _v8_mark_compact(st, rt, t, pend, k, forced):
+    """Returns (k, oom)."""
     before = st[S_UO]
     live = _live_old(st)
     marking = live * rt[R_MC_S_PER_MB]
@@ -210,22 +237,23 @@ def _v8_mark_compact(st, rt, t, ev, n_ev, forced):
     st[S_FLOOR] = live
     st[S_GC_CPU] += cpu
     st[S_CYCLES] += 1.0
-    ev, n_ev = _push_event(ev, n_ev, t, EV_MARK_COMPACT, forced, pause, cpu, before, live)
+    k = _pend(pend, k, t, EV_MARK_COMPACT, forced, pause, cpu, before, live)
     oom = live > rt[R_MAX_OLD]
     if oom:
-        ev, n_ev = _push_event(ev, n_ev, t, EV_OOM, forced, 0.0, 0.0, live, live)
-    return ev, n_ev, oom
+        k = _pend(pend, k, t, EV_OOM, forced, 0.0, 0.0, live, live)
+    return k, oom
 
 
 @njit(**_JIT)
-def _v8_step(st, rt, t, ev, n_ev, force):
+def _v8_step(st, rt, t, pend, force):
     oom = False
+    k = 0
     if force or st[S_UN] + st[S_UI] >= rt[R_SEMI]:
-        ev, n_ev = _v8_scavenge(st, rt, t, ev, n_ev, 1.0 if force else 0.0)
+        k = _v8_scavenge(st, rt, t, pend, k, 1.0 if force else 0.0)
         if force or st[S_UO] >= st[S_GOAL]:
-            ev, n_ev, oom = _v8_mark_compact(st, rt, t, ev, n_ev, 1.0 if force else 0.0)
+            k, oom = _v8_mark_compact(st, rt, t, pend, k, 1.0 if force else 0.0)
     st[S_COMMITTED] = max(st[S_COMMITTED], st[S_UO] * (1.0 + rt[R_OLD_SLACK]))
-    return ev, n_ev, oom
+    return k, oom
 
 
 # ---------------------------------------------------------------------------------- Go
@@ -245,7 +273,7 @@ def _go_effective_goal(st, rt):
 
 
 @njit(**_JIT)
-def _go_collect(st, rt, t, ev, n_ev, forced):
+def _go_collect(st, rt, t, pend, k, forced):
     before = st[S_UO]
     live = _live_old(st)
     cpu = rt[R_CYCLE_FIXED] + live * rt[R_MARK_S_PER_MB]
@@ -259,24 +287,25 @@ def _go_collect(st, rt, t, ev, n_ev, forced):
     st[S_UO] = live
     st[S_FLOOR] = live
     st[S_GOAL] = _go_goal(live, rt)
-    return _push_event(ev, n_ev, t, EV_GO_GC, forced, 2.0 * rt[R_STW], cpu, before, live)
+    return _pend(pend, k, t, EV_GO_GC, forced, 2.0 * rt[R_STW], cpu, before, live)
 
 
 @njit(**_JIT)
-def _go_step(st, rt, t, dt, ev, n_ev, force):
+def _go_step(st, rt, t, dt, pend, force):
+    k = 0
     gc_before = st[S_GC_CPU]
     heap = st[S_UO]
     limit_heap = rt[R_MEMLIMIT] - rt[R_BASELINE]
     st[S_LIMITER] = 0.0
     if force or heap >= st[S_GOAL]:
-        ev, n_ev = _go_collect(st, rt, t, ev, n_ev, 1.0 if force else 0.0)
+        k = _go_collect(st, rt, t, pend, k, 1.0 if force else 0.0)
     elif heap >= limit_heap:
         # GC CPU limiter: a leaky bucket of one second x GOMAXPROCS, drained at the cap.
         # A collection the memory limit asks for but the bucket cannot hold is refused and
         # the heap grows past the limit instead.
         cost = rt[R_CYCLE_FIXED] + _live_old(st) * rt[R_MARK_S_PER_MB]
         if st[S_BUCKET] + cost <= rt[R_PROCS]:
-            ev, n_ev = _go_collect(st, rt, t, ev, n_ev, 0.0)
+            k = _go_collect(st, rt, t, pend, k, 0.0)
         else:
             st[S_LIMITER] = 1.0
     drain = rt[R_CPU_LIMIT] * rt[R_PROCS] * dt
@@ -291,21 +320,22 @@ def _go_step(st, rt, t, dt, ev, n_ev, force):
     if mapped > limit_heap:
         mapped = max(heap, limit_heap)
     st[S_COMMITTED] = mapped
-    return ev, n_ev
+    return k
 
 
 # ---------------------------------------------------------------------------------- Rust
 
 
 @njit(**_JIT)
-def _rust_step(st, rt, t, retain_factor, ev, n_ev, force):
+def _rust_step(st, rt, t, retain_factor, pend, force):
+    k = 0
     live = _live_old(st)
     st[S_UO] = live
     st[S_FLOOR] = live
     target = live * (1.0 + rt[R_FRAG])
     mapped = st[S_COMMITTED]
     if force:
-        ev, n_ev = _push_event(ev, n_ev, t, EV_PURGE, 1.0, 0.0, 0.0, mapped, target)
+        k = _pend(pend, k, t, EV_PURGE, 1.0, 0.0, 0.0, mapped, target)
         mapped = target
     elif target >= mapped:
         mapped = target
@@ -313,7 +343,7 @@ def _rust_step(st, rt, t, retain_factor, ev, n_ev, force):
         mapped = target + (mapped - target) * retain_factor
     st[S_COMMITTED] = mapped
     st[S_GOAL] = target
-    return ev, n_ev
+    return k
 
 
 # ---------------------------------------------------------------------------------- shared
@@ -341,15 +371,15 @@ def _goal(runtime, st, rt):
 
 
 @njit(**_JIT)
-def _runtime_step(runtime, st, rt, t, dt, retain_factor, ev, n_ev, force):
+def _runtime_step(runtime, st, rt, t, dt, retain_factor, pend, force):
     oom = False
     if runtime == V8:
-        ev, n_ev, oom = _v8_step(st, rt, t, ev, n_ev, force)
+        k, oom = _v8_step(st, rt, t, pend, force)
     elif runtime == GO:
-        ev, n_ev = _go_step(st, rt, t, dt, ev, n_ev, force)
+        k = _go_step(st, rt, t, dt, pend, force)
     else:
-        ev, n_ev = _rust_step(st, rt, t, retain_factor, ev, n_ev, force)
-    return ev, n_ev, oom
+        k = _rust_step(st, rt, t, retain_factor, pend, force)
+    return k, oom
 
 
 @njit(**_JIT)
@@ -425,6 +455,7 @@ def _memory_kernel(
     st = _init_state(runtime, wl, rt, m0)
     trace = np.empty((n_steps // rec_every + 1, N_TRACE))
     ev = np.empty((256, N_EVENT))
+    pend = np.empty((8, N_EVENT))
     n_ev = 0
     acc = np.zeros(N_ACC)
     acc[A_OOM_T] = np.nan
@@ -452,6 +483,8 @@ def _memory_kernel(
     last_collect = -np.inf
     last_shrink = -np.inf
 
+    det_count = det_every
+    rec_count = rec_every
     arrival_carry = 0.0
     shed_carry = 0.0
     rss_peak = 0.0
@@ -497,9 +530,14 @@ def _memory_kernel(
 
         gc_before = st[S_GC_CPU]
         assist_before = st[S_ASSIST]
-        ev, n_ev, oom = _runtime_step(runtime, st, rt, t, dt, retain_factor, ev, n_ev, False)
+        k, oom = _runtime_step(runtime, st, rt, t, dt, retain_factor, pend, False)
+        if k > 0:
+            ev, n_ev = _flush_pending(ev, n_ev, pend, k)
 
-        if det_on and not oom and (step + 1) % det_every == 0:
+        # Countdowns instead of `step % every`: an integer division per step is measurable.
+        det_count -= 1
+        if det_on and not oom and det_count == 0:
+            det_count = det_every
             rss = _rss(runtime, st, rt)
             ring[n_samples % width] = st[S_FLOOR]
             n_samples += 1
@@ -519,7 +557,8 @@ def _memory_kernel(
                         acc[A_LEAK_T] = t
                         ev, n_ev = _push_event(ev, n_ev, t, EV_LEAK, 0.0, 0.0, 0.0, slope, slope)
             if level >= 2 and det[D_COLLECT] > 0 and t - last_collect >= det[D_COOLDOWN]:
-                ev, n_ev, oom = _runtime_step(runtime, st, rt, t, dt, retain_factor, ev, n_ev, True)
+                k, oom = _runtime_step(runtime, st, rt, t, dt, retain_factor, pend, True)
+                ev, n_ev = _flush_pending(ev, n_ev, pend, k)
                 last_collect = t
                 acc[A_FORCED] += 1.0
             if (
@@ -551,7 +590,9 @@ def _memory_kernel(
             acc[A_MUTATOR_CPU] += n * wl[W_CPU]
             acc[A_REQUESTS] += n
         done = step + 1
-        if oom or done % rec_every == 0:
+        rec_count -= 1
+        if oom or rec_count == 0:
+            rec_count = rec_every
             trace[n_rec, T_T] = t
             trace[n_rec, T_RSS] = rss
             trace[n_rec, T_RSS_PEAK] = rss_peak
