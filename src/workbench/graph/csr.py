@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from workbench.config import FASTMATH, NUMBA_CACHE, PARALLEL
+from workbench.graph._parallel import thread_limit
 from workbench.graph._validate import as_vertex, as_vertex_array
 
 __all__ = ["CSRGraph"]
@@ -209,12 +210,13 @@ def _build(src, dst, n, directed, weights, drop_loops, sum_dups):
     cols = np.empty(nnz, dtype=_index_dtype(n))
     vals = np.empty(nnz if has_w else 0, dtype=np.float64)
     _fill_rows_kernel(src, dst, w, has_w, indptr, symmetrize, drop_loops, cols, vals)
-    new_indptr = _sort_dedupe_kernel(indptr, cols, vals, has_w, sum_dups)
-    if new_indptr[-1] == nnz:
-        return new_indptr, cols, (vals if has_w else None)
-    out_cols = np.empty(int(new_indptr[-1]), dtype=cols.dtype)
-    out_vals = np.empty(int(new_indptr[-1]) if has_w else 0, dtype=np.float64)
-    _compact_kernel(indptr, new_indptr, cols, vals, has_w, out_cols, out_vals)
+    with thread_limit(n + nnz):
+        new_indptr = _sort_dedupe_kernel(indptr, cols, vals, has_w, sum_dups)
+        if new_indptr[-1] == nnz:
+            return new_indptr, cols, (vals if has_w else None)
+        out_cols = np.empty(int(new_indptr[-1]), dtype=cols.dtype)
+        out_vals = np.empty(int(new_indptr[-1]) if has_w else 0, dtype=np.float64)
+        _compact_kernel(indptr, new_indptr, cols, vals, has_w, out_cols, out_vals)
     return new_indptr, out_cols, (out_vals if has_w else None)
 
 

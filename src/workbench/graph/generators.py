@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit, prange
 
 from workbench.config import FASTMATH, NUMBA_CACHE, PARALLEL
+from workbench.graph._parallel import thread_limit
 from workbench.graph._validate import check_int, check_real
 from workbench.graph.csr import CSRGraph
 
@@ -82,7 +83,8 @@ def rmat_edges(
     if a + b + c > 1.0 + 1e-12:
         raise ValueError(f"a + b + c must be <= 1, got {a + b + c}")
     n = 1 << scale
-    src, dst = _rmat_kernel(scale, edge_factor * n, a, b, c, seed)
+    with thread_limit(edge_factor * n * scale):
+        src, dst = _rmat_kernel(scale, edge_factor * n, a, b, c, seed)
     # Graph500 permutes vertex ids so that degree does not follow the id.
     perm = np.random.default_rng(seed).permutation(n).astype(np.int64)
     _relabel_kernel(src, dst, perm)

@@ -9,6 +9,7 @@ from numba import njit, prange
 
 from workbench.config import FASTMATH, NUMBA_CACHE, PARALLEL
 from workbench.errors import WorkbenchError
+from workbench.graph._parallel import thread_limit
 from workbench.graph._validate import as_vertex_weights, check_graph, check_int, check_real
 from workbench.graph.csr import CSRGraph
 
@@ -40,16 +41,20 @@ def _out_weight_kernel(indptr, weights, has_w):
 def _pagerank_kernel(rindptr, rindices, rweights, has_w, inv_out, p, dw, alpha, tol, max_iter):
     n = rindptr.shape[0] - 1
     x = np.full(n, 1.0 / n)
-    y = np.empty(n, dtype=np.float64)
+    # y = x / out-weight, the share each vertex sends along each out-edge
+    y = x * inv_out
+    dangling = 0.0
+    for u in range(n):
+        if inv_out[u] == 0.0:
+            dangling += x[u]
+    xn = np.empty(n, dtype=np.float64)
+    yn = np.empty(n, dtype=np.float64)
+    iters = -1
     for it in range(max_iter):
-        dangling = 0.0
-        for u in prange(n):
-            y[u] = x[u] * inv_out[u]
-            if inv_out[u] == 0.0:
-                dangling += x[u]
-        xn = np.empty(n, dtype=np.float64)
         err = 0.0
-        # pull: each vertex sums over its in-edges and writes only its own entry
+        dn = 0.0
+        # pull: each vertex sums over its in-edges and writes only its own entries; one
+        # parallel region per iteration (y and the dangling sum come out of the same loop)
         for v in prange(n):
             s = 0.0
             if has_w:
@@ -61,10 +66,16 @@ def _pagerank_kernel(rindptr, rindices, rweights, has_w, inv_out, p, dw, alpha, 
             val = alpha * (s + dangling * dw[v]) + (1.0 - alpha) * p[v]
             err += abs(val - x[v])
             xn[v] = val
-        x = xn
+            yn[v] = val * inv_out[v]
+            if inv_out[v] == 0.0:
+                dn += val
+        x, xn = xn, x
+        y, yn = yn, y
+        dangling = dn
         if err < n * tol:
-            return x, it + 1
-    return x, -1
+            iters = it + 1
+            break
+    return x, iters
 
 
 def pagerank(
@@ -141,12 +152,13 @@ def pagerank(
     if use_w and g.weights.size and g.weights.min() < 0:
         raise ValueError("g has negative edge weights; pagerank needs non-negative weights")
     empty = np.empty(0, dtype=np.float64)
-    inv_out = _out_weight_kernel(g.indptr, g.weights if use_w else empty, use_w)
     r = g.reverse()
-    x, iters = _pagerank_kernel(
-        r.indptr, r.indices, r.weights if use_w else empty, use_w, inv_out, p, dw,
-        damping, tol, max_iter,
-    )  # fmt: skip
+    with thread_limit(g.n + g.nnz):
+        inv_out = _out_weight_kernel(g.indptr, g.weights if use_w else empty, use_w)
+        x, iters = _pagerank_kernel(
+            r.indptr, r.indices, r.weights if use_w else empty, use_w, inv_out, p, dw,
+            damping, tol, max_iter,
+        )  # fmt: skip
     if iters < 0:
         raise ConvergenceError(
             f"pagerank did not converge to tol={tol} within max_iter={max_iter} iterations"

@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from workbench.config import FASTMATH, NUMBA_CACHE, PARALLEL
+from workbench.graph._parallel import use_parallel
 from workbench.graph._validate import as_vertex, as_vertex_array, check_graph, check_int
 from workbench.graph.csr import CSRGraph
 
@@ -48,7 +49,32 @@ def _apply_marks(indptr, dist, level, mark):
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _bfs_kernel(indptr, indices, rindptr, rindices, sources, max_depth):
+def _bottom_up_step_serial(rindptr, rindices, dist, level, mark):
+    # the serial twin of _bottom_up_step, for graphs too small to pay for threads
+    found = 0
+    for v in range(dist.shape[0]):
+        if dist[v] < 0:
+            for j in range(rindptr[v], rindptr[v + 1]):
+                if dist[rindices[j]] == level:
+                    mark[v] = 1
+                    found += 1
+                    break
+    return found
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _apply_marks_serial(indptr, dist, level, mark):
+    edges = 0
+    for v in range(dist.shape[0]):
+        if mark[v]:
+            mark[v] = 0
+            dist[v] = level + 1
+            edges += indptr[v + 1] - indptr[v]
+    return edges
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _bfs_kernel(indptr, indices, rindptr, rindices, sources, max_depth, parallel):
     n = indptr.shape[0] - 1
     dist = np.full(n, -1, dtype=np.int64)
     frontier = np.empty(n, dtype=np.int64)
@@ -77,9 +103,12 @@ def _bfs_kernel(indptr, indices, rindptr, rindices, sources, max_depth):
                 if dist[v] == level:
                     frontier[nf] = v
                     nf += 1
-        if bottom_up:
+        if bottom_up and parallel:
             nf = _bottom_up_step(rindptr, rindices, dist, level, mark)
             m_f = _apply_marks(indptr, dist, level, mark)
+        elif bottom_up:
+            nf = _bottom_up_step_serial(rindptr, rindices, dist, level, mark)
+            m_f = _apply_marks_serial(indptr, dist, level, mark)
         else:
             nn = 0
             m_f = 0
@@ -240,8 +269,9 @@ def bfs(g: CSRGraph, source: int, *, max_depth: int | None = None) -> np.ndarray
     depth = -1 if max_depth is None else check_int(max_depth, "max_depth", minimum=0)
     rindptr, rindices = _reverse_arrays(g)
     return _bfs_kernel(
-        g.indptr, g.indices, rindptr, rindices, np.array([source], dtype=np.int64), depth
-    )
+        g.indptr, g.indices, rindptr, rindices, np.array([source], dtype=np.int64), depth,
+        use_parallel(g.n + g.nnz),
+    )  # fmt: skip
 
 
 def k_hop(g: CSRGraph, seeds: Any, k: int) -> np.ndarray:
