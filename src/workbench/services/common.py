@@ -52,10 +52,10 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -320,6 +320,15 @@ class ServiceMetrics:
             "Requests being served right now.",
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Record one request (children cached: ``labels()`` takes a lock and builds keys)."""
+        key = (route, method, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.latency.labels(route, method, str(status))
+        child.observe(seconds)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
@@ -352,7 +361,7 @@ class _ServiceMiddleware:
             elif key == b"content-length":
                 length = value
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         rid_header = (b"x-request-id", request_id.encode("latin-1"))
         status_box = [500]
@@ -404,9 +413,7 @@ class _ServiceMiddleware:
             metrics.in_flight.dec()
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
-            metrics.latency.labels(template, scope["method"], str(status_box[0])).observe(
-                time.perf_counter() - start
-            )
+            metrics.observe(template, scope["method"], status_box[0], time.perf_counter() - start)
 
     @staticmethod
     async def _reject(send: Send, size: int, limit: int) -> None:
@@ -502,7 +509,9 @@ def build_app(
     }
     handlers.update(exception_handlers or {})
     app = Starlette(
-        routes=[*routes, *common],
+        # Common routes first: /health is the hot path of every probe and load balancer, and
+        # Starlette matches routes in order.
+        routes=[*common, *routes],
         middleware=[Middleware(_ServiceMiddleware, metrics=metrics, max_body_bytes=limit),
                     *middleware],
         exception_handlers=handlers,

@@ -52,10 +52,13 @@ import base64
 import binascii
 import contextlib
 import json
+import os
 import random
+import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -85,6 +88,7 @@ from workbench.services.datatier_store import (
 __all__ = [
     "DEFAULTS",
     "LatencyReport",
+    "benchmark_backends",
     "create_app",
     "default_database_url",
     "measure_query_latency",
@@ -657,3 +661,121 @@ def measure_query_latency(
         return report
 
     return _in_thread(main)
+
+
+def _implementation(backend: str, cache: bool) -> str:
+    return f"python-{backend}" + ("+redis" if cache else "")
+
+
+def benchmark_backends(
+    backends: Sequence[str] = ("sqlite", "postgres"),
+    caches: Sequence[bool] = (False, True),
+    *,
+    clients: int = 4,
+    duration_s: float = 3.0,
+    n_agents: int = 200,
+    pool_size: int = 10,
+    seed: int = 0,
+    durable: bool = True,
+    work_dir: str | os.PathLike[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Measure :func:`measure_query_latency` for each backend x cache, each in a fresh service.
+
+    Starts what each combination needs — a throwaway PostgreSQL (``durable``: with fsync and
+    synchronous commit, as a production server would run) and Redis from
+    :mod:`workbench.services.dbservers`, then the data tier as a real process through
+    :func:`~workbench.services.launcher.running_services` on free ports — measures, and
+    stops everything. A combination whose server cannot be started here is returned with
+    ``status`` saying why instead of failing the whole run.
+
+    Parameters
+    ----------
+    backends : sequence of {"sqlite", "postgres"}
+    caches : sequence of bool
+        ``False`` for no cache, ``True`` for the Redis read-through cache.
+    clients, duration_s, n_agents, seed
+        Passed to :func:`measure_query_latency`.
+    pool_size : int
+        Data-tier connection pool size.
+    work_dir : path, optional
+        Where SQLite files and service logs go (a temporary directory by default).
+
+    Returns
+    -------
+    list of dict
+        One per combination: ``implementation`` (``python-sqlite``, ``python-postgres+redis``,
+        ...), ``backend``, ``cache``, ``status`` (``"measured"`` or ``"not measured here:
+        <reason>"``) and, when measured, ``report`` (a :class:`LatencyReport`) and
+        ``summary`` (its :meth:`~LatencyReport.summary`).
+    """
+    import tempfile
+
+    from workbench.errors import ServiceError
+    from workbench.services.dbservers import start_postgres, start_redis
+    from workbench.services.launcher import running_services
+
+    for b in backends:
+        if b not in ("sqlite", "postgres"):
+            raise ValueError(f"unknown backend {b!r}; use 'sqlite' or 'postgres'")
+    rows: list[dict[str, Any]] = []
+    servers: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+
+    def server(kind: str) -> Any:
+        if kind not in servers and kind not in problems:
+            try:
+                servers[kind] = start_postgres(durable=durable) if kind == "pg" else start_redis()
+            except ServiceError as exc:
+                problems[kind] = str(exc)
+        return servers.get(kind)
+
+    with contextlib.ExitStack() as stack:
+        root = (
+            Path(work_dir) if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        )
+        stack.callback(lambda: [s.stop() for s in servers.values()])
+        for backend in backends:
+            for cache in caches:
+                row: dict[str, Any] = {
+                    "implementation": _implementation(backend, cache),
+                    "backend": backend,
+                    "cache": cache,
+                }
+                rows.append(row)
+                name = f"{backend}-{'cache' if cache else 'nocache'}"
+                settings: dict[str, Any] = {"pool_size": pool_size}
+                if backend == "postgres":
+                    pg = server("pg")
+                    if pg is None:
+                        row["status"] = f"not measured here: {problems['pg']}"
+                        continue
+                    settings["database_url"] = _fresh_database(pg.url, name)
+                else:
+                    settings["database_url"] = f"sqlite:///{root / (name + '.sqlite3')}"
+                if cache:
+                    redis = server("redis")
+                    if redis is None:
+                        row["status"] = f"not measured here: {problems['redis']}"
+                        continue
+                    settings["redis_url"] = redis.url
+                with running_services(
+                    ["datatier"], ports="free", state_dir=root / "state" / name,
+                    settings={"datatier": settings}, write_state=False,
+                ) as svc:  # fmt: skip
+                    report = measure_query_latency(
+                        svc.url("datatier"), clients=clients, duration_s=duration_s,
+                        n_agents=n_agents, seed=seed,
+                    )  # fmt: skip
+                row.update(status="measured", report=report, summary=report.summary())
+    return rows
+
+
+def _fresh_database(server_url: str, name: str) -> str:
+    """Create an empty database on a PostgreSQL server; returns its URL."""
+    import psycopg
+
+    db = "wb_" + re.sub(r"[^a-z0-9_]", "_", name.lower())
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db}")
+        conn.execute(f"CREATE DATABASE {db}")
+    return server_url.rsplit("/", 1)[0] + "/" + db

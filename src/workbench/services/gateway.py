@@ -30,11 +30,13 @@ Behaviour
   server time), so several gateway processes share one limit. If Redis cannot be reached the
   gateway lets requests through and logs it (availability over strictness; counted in
   ``workbench_gateway_ratelimit_errors_total``).
-* **Proxy.** One pooled :class:`httpx.AsyncClient` (keep-alive) with connect/read/pool
-  timeouts. Retries: a connection that could not be opened is retried for any method (the
-  backend never saw the request); other transport errors only for idempotent methods
-  (GET, HEAD, OPTIONS, PUT, DELETE). Backend down: ``503``, timeout: ``504``, broken answer:
-  ``502``, each a JSON error. Streaming answers (NDJSON, SSE) are streamed through.
+* **Proxy.** One pool of keep-alive connections per backend
+  (:class:`workbench.services.upstream.UpstreamPool`; httpx was measured too slow for the
+  overhead budget, see that module) with connect/read/write/pool timeouts. Retries: a
+  request that never reached the backend (connect failure, pool timeout) is retried for any
+  method; other failures only for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE).
+  Backend down: ``503``, timeout: ``504``, broken answer: ``502``, each a JSON error.
+  Streaming answers (NDJSON, SSE) are streamed through.
 * **Circuit breaker per backend.** ``breaker.failures`` consecutive failures (transport
   errors or 5xx) open it; while open, requests get an immediate ``503`` with ``Retry-After``;
   after ``breaker.open_s`` one probe request is let through (half-open); success closes it,
@@ -57,7 +59,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
@@ -74,6 +75,13 @@ from workbench.services.common import (
     error_response,
 )
 from workbench.services.openapi import OPENAPI
+from workbench.services.upstream import (
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamPool,
+    UpstreamResponse,
+    UpstreamTimeoutError,
+)
 
 __all__ = [
     "BACKEND_ROUTES",
@@ -124,8 +132,14 @@ _HOP_BY_HOP = frozenset(
         b"x-api-key",
     }
 )
-_HOP_BY_HOP_STR = frozenset(h.decode() for h in _HOP_BY_HOP) - {"content-length"}
-_STREAM_TYPES = ("application/x-ndjson", "text/event-stream")
+# Response headers not copied from the backend: hop-by-hop ones, the length (recomputed),
+# and the ones uvicorn sets itself.
+_RESPONSE_DROP = (_HOP_BY_HOP - {b"authorization", b"x-api-key"}) | {
+    b"date",
+    b"server",
+    b"x-request-id",
+}
+_STREAM_TYPES = (b"application/x-ndjson", b"text/event-stream")
 
 
 # --------------------------------------------------------------------------- rate limit
@@ -373,18 +387,18 @@ class _Gateway:
             if url:
                 self.backends[name] = str(url).rstrip("/")
         t = {**DEFAULTS["timeouts"], **dict(cfg.get("timeouts") or {})}
-        self.timeout = httpx.Timeout(
-            connect=float(t["connect_s"]),
-            read=float(t["read_s"]),
-            write=float(t["write_s"]),
-            pool=float(t["pool_s"]),
-        )
+        self.timeouts = {
+            "connect_timeout": float(t["connect_s"]),
+            "read_timeout": float(t["read_s"]),
+            "write_timeout": float(t["write_s"]),
+            "pool_timeout": float(t["pool_s"]),
+        }
         self.retries = int(cfg.get("retries", DEFAULTS["retries"]))
         self.backoff = float(cfg.get("retry_backoff_s", DEFAULTS["retry_backoff_s"]))
         self.max_connections = int(cfg.get("max_connections", DEFAULTS["max_connections"]))
         self.ready_timeout = float(cfg.get("ready_timeout_s", DEFAULTS["ready_timeout_s"]))
         self.access_log = bool(cfg.get("access_log", False))
-        self.client: httpx.AsyncClient | None = None
+        self.pools: dict[str, UpstreamPool] = {}
 
         self.m_upstream = Histogram(
             "workbench_gateway_upstream_duration_seconds",
@@ -475,26 +489,28 @@ class _Gateway:
                 f"circuit open for {backend}: too many recent failures; retry in {wait} s",
                 {"Retry-After": str(wait)},
             )
-        assert self.client is not None
+        pool = self.pools[backend]
         body = await request.body()
+        state = request.scope["state"]
         headers = [(k, v) for k, v in request.scope["headers"] if k not in _HOP_BY_HOP]
-        headers.append((b"x-request-id", request.scope["state"]["request_id"].encode()))
-        client_host = request.client.host if request.client else ""
-        headers.append((b"x-forwarded-for", client_host.encode()))
-        url = base + request.scope["path"]
+        headers.append((b"x-request-id", state["request_id"].encode()))
+        client = request.scope.get("client")
+        headers.append((b"x-forwarded-for", (client[0] if client else "").encode()))
+        target = request.scope["raw_path"].decode("latin-1")
         qs = request.scope.get("query_string", b"")
         if qs:
-            url += "?" + qs.decode("latin-1")
+            target += "?" + qs.decode("latin-1")
         method = request.method
         attempt = 0
         while True:
             t0 = time.perf_counter()
             try:
-                req = self.client.build_request(method, url, headers=headers, content=body)
-                upstream = await self.client.send(req, stream=True)
+                upstream = await pool.request(method, target, headers, body)
                 break
-            except httpx.TransportError as exc:
-                never_sent = isinstance(exc, httpx.ConnectError | httpx.PoolTimeout)
+            except UpstreamError as exc:
+                never_sent = isinstance(exc, UpstreamConnectError) or (
+                    isinstance(exc, UpstreamTimeoutError) and not exc.sent
+                )
                 retryable = never_sent or method in _IDEMPOTENT
                 if retryable and attempt < self.retries:
                     attempt += 1
@@ -508,13 +524,9 @@ class _Gateway:
                     extra={
                         "backend": backend,
                         "error": type(exc).__name__,
-                        "request_id": request.scope["state"]["request_id"],
+                        "request_id": state["request_id"],
                     },
                 )
-                if isinstance(exc, httpx.TimeoutException) and not never_sent:
-                    raise ApiError(
-                        504, "backend_timeout", f"{backend} did not answer in time"
-                    ) from None
                 if never_sent:
                     raise ApiError(
                         503,
@@ -522,43 +534,44 @@ class _Gateway:
                         f"{backend} is unreachable",
                         {"Retry-After": "1"},
                     ) from None
+                if isinstance(exc, UpstreamTimeoutError):
+                    raise ApiError(
+                        504, "backend_timeout", f"{backend} did not answer in time"
+                    ) from None
                 raise ApiError(502, "bad_gateway", f"{backend} broke the connection") from None
-        self.m_upstream.labels(backend, str(upstream.status_code)).observe(time.perf_counter() - t0)
-        if upstream.status_code >= 500:
+        status = upstream.status
+        self.m_upstream.labels(backend, str(status)).observe(time.perf_counter() - t0)
+        if status >= 500:
             breaker.failure()
         else:
             breaker.success()
-        out_headers = {
-            k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP_STR
-        }
-        out_headers.pop("x-request-id", None)
-        ctype = upstream.headers.get("content-type", "")
+        out_headers = [(k, v) for k, v in upstream.headers if k not in _RESPONSE_DROP]
+        ctype = upstream.header(b"content-type") or b""
         if ctype.startswith(_STREAM_TYPES):
-            out_headers.pop("content-length", None)
-            return StreamingResponse(
-                _relay(upstream),
-                status_code=upstream.status_code,
-                headers=out_headers,
+            response: Response = StreamingResponse(
+                _relay(upstream, backend),
+                status_code=status,
                 background=BackgroundTask(upstream.aclose),
             )
+            response.raw_headers = out_headers
+            return response
         try:
-            content = b"".join([chunk async for chunk in upstream.aiter_raw()])
-        except httpx.TransportError:
+            content = await upstream.read()
+        except UpstreamError:
             breaker.failure()
             raise ApiError(502, "bad_gateway", f"{backend} broke the connection") from None
-        finally:
-            await upstream.aclose()
-        out_headers["content-length"] = str(len(content))
-        return Response(content, status_code=upstream.status_code, headers=out_headers)
+        response = Response(content, status_code=status)
+        response.raw_headers = [*out_headers, (b"content-length", str(len(content)).encode())]
+        return response
 
 
-async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+async def _relay(upstream: UpstreamResponse, backend: str) -> AsyncIterator[bytes]:
     try:
-        async for chunk in upstream.aiter_raw():
+        async for chunk in upstream.stream():
             yield chunk
-    except httpx.TransportError:
+    except UpstreamError as exc:
         # Headers are gone already; the client sees a truncated stream, as from the backend.
-        _log.warning("backend stream broke", extra={"url": str(upstream.url.path)})
+        _log.warning("backend stream broke", extra={"backend": backend, "error": str(exc)})
 
 
 def create_app(settings: Mapping[str, Any]) -> Any:
@@ -569,21 +582,16 @@ def create_app(settings: Mapping[str, Any]) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         gw = holder["gw"]
-        gw.client = httpx.AsyncClient(
-            timeout=gw.timeout,
-            limits=httpx.Limits(
-                max_connections=gw.max_connections,
-                max_keepalive_connections=gw.max_connections,
-                keepalive_expiry=30.0,
-            ),
-            trust_env=False,
-            follow_redirects=False,
-        )
+        gw.pools = {
+            name: UpstreamPool(url, max_connections=gw.max_connections, **gw.timeouts)
+            for name, url in gw.backends.items()
+        }
         _log.info("gateway started", extra={"backends": gw.backends})
         try:
             yield
         finally:
-            await gw.client.aclose()
+            for pool in gw.pools.values():
+                await pool.aclose()
             if gw.redis_bucket is not None:
                 await gw.redis_bucket.aclose()
 
@@ -609,13 +617,14 @@ def create_app(settings: Mapping[str, Any]) -> Any:
 
     async def ready(request: Request) -> Response:
         gw = holder["gw"]
-        assert gw.client is not None
 
         async def check(name: str, base: str) -> tuple[str, str]:
             try:
-                r = await gw.client.get(base + "/health", timeout=gw.ready_timeout)
-                return name, "ok" if r.status_code == 200 else f"status {r.status_code}"
-            except httpx.HTTPError as exc:
+                async with asyncio.timeout(gw.ready_timeout):
+                    r = await gw.pools[name].request("GET", "/health")
+                    await r.read()
+                return name, "ok" if r.status == 200 else f"status {r.status}"
+            except (UpstreamError, TimeoutError) as exc:
                 return name, f"unreachable ({type(exc).__name__})"
 
         results = dict(await asyncio.gather(*(check(n, u) for n, u in gw.backends.items())))

@@ -72,10 +72,12 @@ import hmac
 import itertools
 import json
 import logging
+import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -91,6 +93,7 @@ __all__ = [
     "DEFAULTS",
     "WS_PATH",
     "Hub",
+    "benchmark_hub",
     "create_app",
     "hold_connections",
     "measure_ws_latency",
@@ -770,3 +773,71 @@ def hold_connections(
         }
 
     return _in_thread(main)
+
+
+def benchmark_hub(
+    backends: Sequence[str] = ("memory", "redis"),
+    *,
+    subscribers: int = 4,
+    messages: int = 200,
+    rate_per_s: float = 200.0,
+    payload_bytes: int = 64,
+    connections: int = 200,
+    work_dir: str | os.PathLike[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Latency and connections held, per hub backend, each in a fresh hub process.
+
+    For each backend the hub is started as a real process (launcher, free port; with a
+    throwaway Redis from :mod:`workbench.services.dbservers` for ``"redis"``), then
+    :func:`measure_ws_latency` and :func:`hold_connections` run against it.
+
+    Returns
+    -------
+    list of dict
+        One per backend: ``implementation`` (``python-realtime``, ``python-realtime+redis``),
+        ``backend``, ``status`` (``"measured"`` or ``"not measured here: <reason>"``), and
+        when measured ``latency`` (the :func:`measure_ws_latency` dict) and ``held`` (the
+        :func:`hold_connections` dict).
+    """
+    import secrets
+    import tempfile
+
+    from workbench.errors import ServiceError
+    from workbench.services.dbservers import start_redis
+    from workbench.services.launcher import running_services
+
+    rows: list[dict[str, Any]] = []
+    key = "wb_bench_" + secrets.token_urlsafe(16)
+    with contextlib.ExitStack() as stack:
+        root = (
+            Path(work_dir) if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        )
+        for backend in backends:
+            if backend not in ("memory", "redis"):
+                raise ValueError(f"unknown hub backend {backend!r}; use 'memory' or 'redis'")
+            row: dict[str, Any] = {
+                "implementation": "python-realtime" + ("+redis" if backend == "redis" else ""),
+                "backend": backend,
+            }
+            rows.append(row)
+            settings: dict[str, Any] = {}
+            if backend == "redis":
+                try:
+                    redis = start_redis()
+                except ServiceError as exc:
+                    row["status"] = f"not measured here: {exc}"
+                    continue
+                stack.callback(redis.stop)
+                settings["redis_url"] = redis.url
+            with running_services(
+                ["realtime"], ports="free", api_key=key, state_dir=root / backend,
+                settings={"realtime": settings}, write_state=False,
+            ) as svc:  # fmt: skip
+                url = svc.urls["realtime"]
+                row["latency"] = measure_ws_latency(
+                    url, key, subscribers=subscribers, messages=messages,
+                    rate_per_s=rate_per_s, payload_bytes=payload_bytes,
+                )  # fmt: skip
+                row["held"] = hold_connections(url, key, connections)
+            row["status"] = "measured"
+    return rows

@@ -53,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Streams (chat tokens, websockets) must not hold a shutdown for long.
         timeout_graceful_shutdown=float(settings.get("graceful_shutdown_s", 3.0)),
         server_header=False,
+        # Longer than the gateway's pool keeps idle connections (30 s), so the gateway, not
+        # the backend, closes them: no request is ever written into a closing socket.
+        timeout_keep_alive=int(settings.get("keep_alive_s", 75)),
     )
     return 0
 
