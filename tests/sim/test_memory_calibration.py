@@ -119,6 +119,7 @@ def test_gogc_requirements_trade_live_set_for_cpu():
         "workbench.sim.memory_calibration",
         "workbench.sim.memory_measure",
         "workbench.sim.memory_bench",
+        "workbench.sim.memory_scenarios",
     ],
 )
 def test_docstring_examples_run(module):
