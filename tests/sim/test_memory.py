@@ -369,3 +369,12 @@ def test_simulate_rejects_bad_arguments():
 def test_detector_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PressureDetector(**kwargs)
+
+
+@pytest.mark.parametrize("runtime", ["v8", "go", "rust"])
+def test_native_memory_adds_to_rss_only(runtime):
+    w = _steady()
+    a = simulate(w, runtime, 20, 0.01).summary()
+    b = simulate(w.replace(native_mb=25.0), runtime, 20, 0.01).summary()
+    assert b["mean_rss_mb"] == pytest.approx(a["mean_rss_mb"] + 25.0)
+    assert b["peak_heap_mb"] == a["peak_heap_mb"] and b["gc_cycles"] == a["gc_cycles"]

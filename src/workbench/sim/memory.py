@@ -55,6 +55,7 @@ from workbench.sim.memory_kernels import (
     W_LEAK_MB,
     W_LEAK_START,
     W_LIVE_MB,
+    W_NATIVE_MB,
     W_RATE,
     W_SURVIVAL,
     W_SURVIVOR_LIFE,
@@ -208,6 +209,7 @@ def _workload_vector(w: Workload) -> np.ndarray:
     v[W_CACHE_MB] = w.cache_mb
     v[W_CPU] = w.cpu_s_per_request
     v[W_LEAK_START] = w.leak_start_s
+    v[W_NATIVE_MB] = w.native_mb
     return v
 
 

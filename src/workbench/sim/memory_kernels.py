@@ -76,7 +76,8 @@ W_SURVIVOR_LIFE = 6
 W_CACHE_MB = 7
 W_CPU = 8
 W_LEAK_START = 9
-N_WORKLOAD_PARAMS = 10
+W_NATIVE_MB = 10
+N_WORKLOAD_PARAMS = 11
 
 # State slots. Live bytes are kept per class (S short-lived, M survivors, K leaked) and per
 # generation (N nursery, I intermediate, O old; Go and Rust use only O); U is the space used
@@ -538,7 +539,7 @@ def _memory_kernel(
         det_count -= 1
         if det_on and not oom and det_count == 0:
             det_count = det_every
-            rss = _rss(runtime, st, rt)
+            rss = _rss(runtime, st, rt) + wl[W_NATIVE_MB]
             ring[n_samples % width] = st[S_FLOOR]
             n_samples += 1
             frac = rss / det[D_BUDGET]
@@ -576,7 +577,7 @@ def _memory_kernel(
             shed_on = level >= 3 and det[D_SHED] > 0
             acc[A_MAX_LEVEL] = max(acc[A_MAX_LEVEL], float(level))
 
-        rss = _rss(runtime, st, rt)
+        rss = _rss(runtime, st, rt) + wl[W_NATIVE_MB]
         heap = _heap(runtime, st)
         rss_peak = max(rss_peak, rss)
         if step >= warmup_steps:

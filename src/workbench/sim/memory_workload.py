@@ -69,6 +69,10 @@ class Workload:
         Mutator CPU per request; the denominator of the GC CPU fraction.
     leak_start_s : float
         Simulated time at which the leak starts (a leak introduced by a deploy).
+    native_mb : float
+        Resident memory outside any managed heap that the service holds whatever its
+        language (mapped model or index files, native libraries). Added to RSS as is; the
+        runtime's own footprint is the runtime option ``baseline_mb``.
     rate_curve : tuple of two sequences, optional
         ``(times_s, multipliers)``: the rate is ``rate_rps`` times the piecewise-linear
         interpolation of ``multipliers`` (held constant outside ``times_s``). See
@@ -101,13 +105,14 @@ class Workload:
     cache_mb: float = 0.0
     cpu_s_per_request: float = 0.001
     leak_start_s: float = 0.0
+    native_mb: float = 0.0
     rate_curve: tuple[Sequence[float], Sequence[float]] | None = None
     name: str = "service"
 
     def __post_init__(self) -> None:
         for field_name in (
             "rate_rps", "alloc_bytes_per_request", "live_set_mb", "leak_bytes_per_request",
-            "cache_mb", "cpu_s_per_request", "leak_start_s",
+            "cache_mb", "cpu_s_per_request", "leak_start_s", "native_mb",
         ):  # fmt: skip
             object.__setattr__(
                 self, field_name, _check_number(field_name, getattr(self, field_name))
