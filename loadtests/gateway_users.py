@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+import gevent.lock
 from locust import FastHttpUser, task
 from locust.exception import StopUser
 
@@ -129,19 +130,25 @@ def configure(
     CONFIG.clock = clock
 
 
+_INFO_LOCK = gevent.lock.Semaphore()
+
+
 def _fetch_info(host: str) -> None:
-    # Once per process, outside the Locust client so that it is not counted as load.
-    if CONFIG.info_fetched:
-        return
-    CONFIG.info_fetched = True
-    req = urllib.request.Request(
-        host.rstrip("/") + "/v1/graph/info", headers={"Authorization": f"Bearer {CONFIG.api_key}"}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            CONFIG.info = json.loads(resp.read())
-    except Exception:
-        CONFIG.info = {}
+    # Once per process, outside the Locust client so that it is not counted as load. The
+    # other users wait for it: a vector of the wrong size would be a 422, not a measurement.
+    with _INFO_LOCK:
+        if CONFIG.info_fetched:
+            return
+        req = urllib.request.Request(
+            host.rstrip("/") + "/v1/graph/info",
+            headers={"Authorization": f"Bearer {CONFIG.api_key}"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                CONFIG.info = json.loads(resp.read())
+        except Exception:
+            CONFIG.info = {}
+        CONFIG.info_fetched = True
 
 
 class _GatewayBase(FastHttpUser):

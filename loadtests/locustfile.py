@@ -44,7 +44,7 @@ from workbench.load.latency import LatencyBook
 from workbench.load.openmodel import ArrivalClock
 from workbench.load.scenarios import EXTRA_KEYS, SCENARIOS, weights_for
 from workbench.load.shapes import Schedule
-from workbench.load.slo import SLO
+from workbench.load.slo import DEFAULT_KNEE_SLO, SLO
 
 __all__ = ["GatewayUser", "OpenGatewayUser", "WorkbenchShape"]
 
@@ -80,6 +80,8 @@ _load_extra("realtime", "users_realtime")
 
 # --------------------------------------------------------------------------- state
 
+#: Endpoint name of open-model arrivals that were never sent before the test stopped.
+UNSENT = "unsent"
 BOOK = LatencyBook()
 #: Workers: everything already sent to the master, kept for the exit file.
 SENT = LatencyBook()
@@ -93,6 +95,7 @@ class _State:
     open_lead_s: float = 0.0
     issued: dict[str, int] = field(default_factory=dict)
     stopped_early: str | None = None
+    stopping_at: float | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -239,6 +242,37 @@ def _on_request(
     )
 
 
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Any, **_: Any) -> None:
+    STATE.stopping_at = time.time()
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Any, **_: Any) -> None:
+    # Open model: arrivals the schedule demanded before the stop that no free user ever took
+    # (every user was waiting on the server). They were never answered; leaving them out
+    # would be coordinated omission again, so they count as failed requests whose latency
+    # is at least the time they had waited when the test stopped.
+    clock = STATE.clock
+    if clock is None or not clock.started:
+        return
+    stop = STATE.stopping_at or time.time()
+    while True:
+        intended = clock.next()
+        if intended is None or intended >= stop:
+            break
+        phase = clock.phase_of(intended)
+        BOOK.record(
+            phase if phase is not None else 0,
+            UNSENT,
+            stop - intended,
+            stop - intended,
+            failed=True,
+            start=intended,
+            end=stop,
+        )
+
+
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     delta = BOOK.take_delta()
     SENT.merge(delta)
@@ -356,7 +390,14 @@ class WorkbenchShape(LoadTestShape):
             if seen >= target:
                 p99_ms = k
                 break
-        slo = SLO(**sched.slo) if sched.slo else SLO(max_p99_s=0.5, max_error_ratio=0.01)
+        slo = SLO(**sched.slo) if sched.slo else SLO()
+        d = DEFAULT_KNEE_SLO
+        slo = SLO(
+            max_p99_s=d.max_p99_s if slo.max_p99_s is None else slo.max_p99_s,
+            max_error_ratio=d.max_error_ratio
+            if slo.max_error_ratio is None
+            else slo.max_error_ratio,
+        )
         bad = SLO(max_p99_s=slo.max_p99_s, max_error_ratio=slo.max_error_ratio).check(
             p99_s=p99_ms / 1000.0, error_ratio=f / n
         )

@@ -76,6 +76,8 @@ DEFAULT_SERVICE_SETTINGS: dict[str, dict[str, Any]] = {
     "gateway": {"rate_limit": {"rate_per_s": 1e9, "burst": 1_000_000_000}},
 }
 _GRACE_S = 45.0  # startup, worker connection, stop timeout: the kill deadline's margin
+#: Endpoint name the locustfile gives open-model arrivals that were never sent.
+UNSENT = "unsent"
 _STOP_TIMEOUT_S = 5  # in-flight requests get this long to finish when the test stops
 
 
@@ -433,12 +435,19 @@ class LoadResult:
 def _figures(book: LatencyBook, phase: int | None, name: str | None) -> dict[str, Any]:
     s = book.summary(phase, name)
     svc = book.summary(phase, name, which="service")
+    unsent = 0
+    if UNSENT in book.names and name in (None, UNSENT):
+        unsent = int(book.summary(phase, UNSENT)["requests"])
     span = s["span_s"]
+    sent = int(s["requests"]) - unsent
     out: dict[str, Any] = {
         "requests": int(s["requests"]),
         "failures": int(s["failures"]),
         "error_ratio": s["error_ratio"],
-        "rps": s["requests"] / span if span and span > 0 else math.nan,
+        # Throughput counts what was answered; never-sent open-model arrivals only add to
+        # the latency and the failures.
+        "rps": sent / span if span and span > 0 else math.nan,
+        "unsent": unsent,
         "mean": s["mean"],
         "max": s["max"],
     }
@@ -459,7 +468,7 @@ def _analyse(book: LatencyBook, schedule: Schedule) -> tuple[list, list, dict]:
         if schedule.kind != "open":
             # Rate over the phase's window, not the span of its requests: a step's ramp and
             # its stragglers belong to it.
-            row["rps"] = row["requests"] / p.duration_s
+            row["rps"] = (row["requests"] - row["unsent"]) / p.duration_s
         phases.append(row)
     endpoints = []
     for name in book.names:
@@ -767,9 +776,7 @@ def run_load_test(
     violations = slo.check(p99_s=total["p99"], error_ratio=total["error_ratio"], rps=total["rps"])
     if total["requests"] == 0:
         violations.append(Violation("requests", 0.0, 1.0, "no request completed"))
-    unfinished = (
-        max(0, int(master.get("issued") or 0) - total["requests"]) if sched.open_model else 0
-    )
+    unfinished = int(total.get("unsent", 0))
     result = LoadResult(
         run_id=run_id,
         run_dir=rdir,

@@ -114,15 +114,22 @@ def knee(phases: Sequence[Mapping[str, Any]], slo: SLO | None = None) -> dict[st
         One mapping per step with ``rps``, ``p99`` (seconds) and ``error_ratio``.
     slo : SLO, optional
         Only its p99 and error-ratio limits apply (a minimum throughput says nothing about
-        one step); default :data:`DEFAULT_KNEE_SLO`.
+        one step); a limit it leaves out is taken from :data:`DEFAULT_KNEE_SLO`.
 
     Returns
     -------
     dict or None
         The chosen step's mapping, or ``None`` when no step met the SLO.
     """
-    slo = slo if slo is not None and not slo.empty else DEFAULT_KNEE_SLO
-    step_slo = SLO(max_p99_s=slo.max_p99_s, max_error_ratio=slo.max_error_ratio)
+    slo = slo or SLO()
+    d = DEFAULT_KNEE_SLO
+    # A limit left out falls back to the default: a knee with 20 % errors is no knee.
+    step_slo = SLO(
+        max_p99_s=slo.max_p99_s if slo.max_p99_s is not None else d.max_p99_s,
+        max_error_ratio=slo.max_error_ratio
+        if slo.max_error_ratio is not None
+        else d.max_error_ratio,
+    )
     ok = [
         p
         for p in phases
