@@ -86,6 +86,7 @@ from workbench.services.datatier_store import (
 )
 
 __all__ = [
+    "DATABASE_OPS_CASE",
     "DEFAULTS",
     "LatencyReport",
     "benchmark_backends",
@@ -93,6 +94,8 @@ __all__ = [
     "default_database_url",
     "measure_query_latency",
     "percentiles",
+    "query_latency_frame",
+    "record_query_latency",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -779,3 +782,64 @@ def _fresh_database(server_url: str, name: str) -> str:
         conn.execute(f"DROP DATABASE IF EXISTS {db}")
         conn.execute(f"CREATE DATABASE {db}")
     return server_url.rsplit("/", 1)[0] + "/" + db
+
+
+#: The result-store case of the plan's "Database Ops" row (Table 2) and phase-1 metric.
+DATABASE_OPS_CASE = "response_time/database_ops"
+
+
+def query_latency_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """One line per backend x cache from :func:`benchmark_backends`, latencies in ms.
+
+    Columns: ``implementation``, ``status``, ``requests``, ``errors``, ``cache_hit_share``,
+    ``p50_ms``, ``p95_ms``, ``p99_ms`` (every operation), ``get_p50_ms``, ``get_p99_ms``
+    (point reads, the cached path). Unmeasured combinations keep their reason in ``status``.
+    """
+    import pandas as pd
+
+    out = []
+    for r in rows:
+        line: dict[str, Any] = {"implementation": r["implementation"], "status": r["status"]}
+        if r["status"] == "measured":
+            s, rep = r["summary"], r["report"]
+            n = max(1, len(rep["samples"].get("get", [])))
+            line.update(
+                requests=rep["requests"],
+                errors=sum(rep["errors"].values()),
+                cache_hit_share=rep["cache_hits"] / n,
+                p50_ms=s["all"]["p50"] * 1e3,
+                p95_ms=s["all"]["p95"] * 1e3,
+                p99_ms=s["all"]["p99"] * 1e3,
+            )
+            if "get" in s:
+                line.update(get_p50_ms=s["get"]["p50"] * 1e3, get_p99_ms=s["get"]["p99"] * 1e3)
+        out.append(line)
+    return pd.DataFrame(out)
+
+
+def record_query_latency(
+    recorder: Any, rows: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None
+) -> int:
+    """Record p50/p95/p99 (seconds) of each measured combination under
+    :data:`DATABASE_OPS_CASE`, and per operation under ``data_tier/<op>``; returns the
+    number of rows written. Unmeasured combinations are not recorded."""
+    written = 0
+    for r in rows:
+        if r["status"] != "measured":
+            continue
+        p = {**dict(params or {}), "backend": r["backend"], "cache": r["cache"]}
+        rep = r["report"]
+        for case, xs in [(DATABASE_OPS_CASE, rep["all"])] + [
+            (f"data_tier/{op}", v) for op, v in rep["samples"].items()
+        ]:
+            if not xs:
+                continue
+            for name, value in percentiles(list(xs)).items():
+                recorder.record(
+                    case, r["implementation"], f"latency_{name}", value, "s", n=len(xs),
+                    min=min(xs), median=percentiles(list(xs), (50,))["p50"], max=max(xs),
+                    params=p, flush=False,
+                )  # fmt: skip
+                written += 1
+    recorder.flush()
+    return written

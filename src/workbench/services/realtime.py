@@ -90,13 +90,17 @@ from workbench.errors import require
 from workbench.services.common import ServiceMetrics, build_app
 
 __all__ = [
+    "CONNECTIONS_CASE",
     "DEFAULTS",
+    "WEBSOCKET_LATENCY_CASE",
     "WS_PATH",
     "Hub",
     "benchmark_hub",
     "create_app",
     "hold_connections",
+    "hub_frame",
     "measure_ws_latency",
+    "record_hub",
 ]
 
 WS_PATH = "/ws"
@@ -841,3 +845,66 @@ def benchmark_hub(
                 row["held"] = hold_connections(url, key, connections)
             row["status"] = "measured"
     return rows
+
+
+#: Result-store cases of the plan's realtime-hub target and Table 3's connections row.
+WEBSOCKET_LATENCY_CASE = "realtime/websocket_latency"
+CONNECTIONS_CASE = "throughput/concurrent_connections"
+
+
+def _pct(xs: Sequence[float], q: float) -> float:
+    s = sorted(xs)
+    rank = max(1, -(-len(s) * q // 100))
+    return s[int(rank) - 1]
+
+
+def hub_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """One line per hub backend from :func:`benchmark_hub`: latency percentiles in ms,
+    messages lost / out of order, connections attempted and held."""
+    import pandas as pd
+
+    out = []
+    for r in rows:
+        line: dict[str, Any] = {"implementation": r["implementation"], "status": r["status"]}
+        if r["status"] == "measured":
+            lat, held = r["latency"], r["held"]
+            xs = lat["samples"]
+            if xs:
+                line.update({f"p{q}_ms": _pct(xs, q) * 1e3 for q in (50, 95, 99)})
+            line.update(
+                received=lat["received"],
+                lost=lat["lost"],
+                out_of_order=lat["out_of_order"],
+                connections_attempted=held["attempted"],
+                connections_held=held["received"],
+            )
+        out.append(line)
+    return pd.DataFrame(out)
+
+
+def record_hub(
+    recorder: Any, rows: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None
+) -> int:
+    """Record latency p50/p95/p99 (s) under :data:`WEBSOCKET_LATENCY_CASE` and
+    ``connections_held`` under :data:`CONNECTIONS_CASE` for each measured backend."""
+    written = 0
+    for r in rows:
+        if r["status"] != "measured":
+            continue
+        p = {**dict(params or {}), "backend": r["backend"]}
+        xs = r["latency"]["samples"]
+        for q in (50, 95, 99) if xs else ():
+            recorder.record(
+                WEBSOCKET_LATENCY_CASE, r["implementation"], f"latency_p{q}", _pct(xs, q), "s",
+                n=len(xs), min=min(xs), median=_pct(xs, 50), max=max(xs),
+                params={**p, "lost": r["latency"]["lost"]}, flush=False,
+            )  # fmt: skip
+            written += 1
+        held = r["held"]
+        recorder.record(
+            CONNECTIONS_CASE, r["implementation"], "connections_held", float(held["received"]),
+            "connections", params={**p, "attempted": held["attempted"]}, flush=False,
+        )  # fmt: skip
+        written += 1
+    recorder.flush()
+    return written
