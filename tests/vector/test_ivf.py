@@ -157,8 +157,7 @@ def test_split_between_threads_gives_the_same_answer(clustered, indexes, monkeyp
     monkeypatch.setattr(ivf, "_MIN_WORK_PER_WORKER", 10**12)
     one = indexes["l2"].search(queries, 10, nprobe=12)
     monkeypatch.setattr(ivf, "_MIN_WORK_PER_WORKER", 1)
-    monkeypatch.setattr(ivf, "_workers", lambda: 3)
-    ivf._pool = None  # a pool sized for 3 threads
+    monkeypatch.setattr(ivf._threads, "workers", lambda: 3)
     three = indexes["l2"].search(queries, 10, nprobe=12)
     for got, want in zip(three, one, strict=True):
         np.testing.assert_array_equal(got, want)

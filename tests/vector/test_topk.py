@@ -176,3 +176,20 @@ def test_property_random_small_values_with_ties(data, nq, metric, kfrac):
     s, i = topk(queries, data, k, metric)
     naive.assert_topk_equal(s, i, queries, data, k, metric)
     assert (np.diff(s, axis=1) >= 0).all() if metric == "l2" else (np.diff(s, axis=1) <= 0).all()
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_worker_threads_give_the_same_answer(metric, monkeypatch):
+    threads = importlib.import_module("workbench.vector._threads")
+    rng = np.random.default_rng(8)
+    base = rng.integers(-3, 4, size=(5000, 6)).astype(np.float32)  # many exact ties
+    queries = rng.standard_normal((20, 6)).astype(np.float32)
+    monkeypatch.setattr(topk_module, "SCORE_BLOCK", 20 * 300)
+    monkeypatch.setattr(threads, "workers", lambda: 1)
+    one = topk(queries, base, 25, metric)
+    monkeypatch.setattr(topk_module, "MIN_WORK", 1)
+    monkeypatch.setattr(threads, "workers", lambda: 3)
+    three = topk(queries, base, 25, metric)
+    for got, want in zip(three, one, strict=True):
+        np.testing.assert_array_equal(got, want)
+    naive.assert_topk_equal(*three, queries, base, 25, metric)

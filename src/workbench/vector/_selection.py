@@ -112,6 +112,7 @@ def _rescore_kernel(queries, vectors, rows, ids, mode, out_s, out_i):
     # Serial: k * dim work per query is tiny next to the search itself.
     nq, k = rows.shape
     d = queries.shape[1]
+    nrows = vectors.shape[0]
     key = np.empty(k, dtype=np.float64)
     val = np.empty(k, dtype=np.float64)
     gid = np.empty(k, dtype=np.int64)
@@ -122,7 +123,7 @@ def _rescore_kernel(queries, vectors, rows, ids, mode, out_s, out_i):
                 qsq += np.float64(queries[q, c]) ** 2
         for t in range(k):
             r = rows[q, t]
-            if r < 0:
+            if r < 0 or r >= nrows:  # never read outside `vectors`
                 key[t] = np.inf
                 val[t] = np.inf if mode == 2 else -np.inf
                 gid[t] = -1

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numba
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from workbench.vector import _selection as sel
+from workbench.vector import _threads
 from workbench.vector._checks import as_vectors, check_k, check_metric
 from workbench.vector.kmeans import kmeans
 from workbench.vector.normalize import normalize, row_sqnorms
@@ -25,29 +21,6 @@ __all__ = ["IVFIndex"]
 _FORMAT = 1
 # below this many scored (query, vector) pairs a second thread costs more than it saves
 _MIN_WORK_PER_WORKER = 200_000
-_lock = threading.Lock()
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
-def _workers() -> int:
-    return numba.get_num_threads()
-
-
-_pool: ThreadPoolExecutor | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="ivf-scan")
-        return _pool
-
-
 # metric -> (selection mode on stored vectors, rescoring mode)
 _MODES = {
     "ip": (sel.MODE_IP, sel.MODE_IP),
@@ -268,7 +241,10 @@ class IVFIndex:
         if nq == 0:
             return np.empty((0, k), dtype=np.float32), np.empty((0, k), dtype=np.int64)
 
-        probes = exact_search(Q, self.centroids, nprobe, sel.MODE_L2)[1]
+        with _threads.single_threaded_blas():
+            probes = exact_search(
+                Q, self.centroids, nprobe, sel.MODE_L2, row_sqnorms(self.centroids)
+            )[1]
         flat = probes.ravel()
         order = np.argsort(flat, kind="stable")
         cells = flat[order]
@@ -277,21 +253,12 @@ class IVFIndex:
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [cells.size]])
         # work per cell visit: vectors in the cell x queries probing it
-        work = np.diff(self._offsets)[cells[starts]] * (ends - starts)
-        workers = max(1, min(_workers(), int(work.sum()) // _MIN_WORK_PER_WORKER))
-        cum = np.cumsum(work)
-        cuts = np.searchsorted(cum, np.arange(1, workers) * (cum[-1] / workers))
-        edges = np.concatenate([[0], cuts, [starts.size]]).tolist()
-        jobs = [(starts[a:b], ends[a:b]) for a, b in itertools.pairwise(edges)]
-        scan = functools.partial(self._scan, Q, cells, qrows, k, sel_mode)
-        # Many small products: OpenBLAS's own threads cost more than they give there (10x
-        # slower on the loaded 2-core machine), so BLAS runs single-threaded and the cells
-        # are split between our threads instead, each with its own heaps (no shared writes).
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            if len(jobs) == 1:
-                parts = [scan(*jobs[0])]
-            else:
-                parts = list(_executor().map(lambda job: scan(*job), jobs))
+        work = int((np.diff(self._offsets)[cells[starts]] * (ends - starts)).sum())
+        n_workers = max(1, min(_threads.workers(), work // _MIN_WORK_PER_WORKER))
+        scan = functools.partial(self._scan, Q, cells, qrows, starts, ends, k, sel_mode)
+        # many small products: one BLAS thread each, cells shared out between our workers
+        with _threads.single_threaded_blas():
+            parts = _threads.run_workers(n_workers, scan, starts.size)
         heap_i = np.concatenate([p[1] for p in parts], axis=1)
         bad = np.logical_or.reduce([p[2] for p in parts])
         if bad.any():
@@ -304,11 +271,13 @@ class IVFIndex:
         sel._rescore_kernel(Q, self._vectors, rows, heap_i, rescore_mode, out_s, out_i)
         return np.ascontiguousarray(out_s[:, :k]), np.ascontiguousarray(out_i[:, :k])
 
-    def _scan(self, Q, cells, qrows, k, sel_mode, starts, ends):
+    def _scan(self, Q, cells, qrows, starts, ends, k, sel_mode, groups):
+        # one worker: score the cells of the groups it takes into its own heaps
         heap_s, heap_i = sel.new_heaps(Q.shape[0], k)
         bad = np.zeros(Q.shape[0], dtype=np.bool_)
         off = self._offsets
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        for g in groups:
+            a, b = int(starts[g]), int(ends[g])
             c = int(cells[a])
             lo, hi = int(off[c]), int(off[c + 1])
             if hi == lo:

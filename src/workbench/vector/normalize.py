@@ -11,8 +11,12 @@ from workbench.vector._checks import as_vectors
 __all__ = ["normalize", "row_sqnorms"]
 
 
-@njit(cache=NUMBA_CACHE, parallel=PARALLEL, fastmath=FASTMATH)
-def _normalize_kernel(x, out, norms):
+# Below this many elements the serial kernel runs: a parallel region's fork/join costs
+# more than the work, and far more when the 2 cores are shared with other processes.
+PARALLEL_MIN_ELEMENTS = 1 << 20
+
+
+def _normalize_py(x, out, norms):
     n, d = x.shape
     for i in prange(n):
         # float64 accumulation: float32 sums of 1000+ squares lose the last digits
@@ -31,8 +35,7 @@ def _normalize_kernel(x, out, norms):
                 out[i, j] = 0.0
 
 
-@njit(cache=NUMBA_CACHE, parallel=PARALLEL, fastmath=FASTMATH)
-def _sqnorm_kernel(x, out):
+def _sqnorm_py(x, out):
     n, d = x.shape
     for i in prange(n):
         acc = 0.0
@@ -40,6 +43,21 @@ def _sqnorm_kernel(x, out):
             v = np.float64(x[i, j])
             acc += v * v
         out[i] = acc
+
+
+_normalize_serial = njit(cache=NUMBA_CACHE, fastmath=FASTMATH)(_normalize_py)
+_normalize_parallel = njit(cache=NUMBA_CACHE, parallel=PARALLEL, fastmath=FASTMATH)(_normalize_py)
+_sqnorm_serial = njit(cache=NUMBA_CACHE, fastmath=FASTMATH)(_sqnorm_py)
+_sqnorm_parallel = njit(cache=NUMBA_CACHE, parallel=PARALLEL, fastmath=FASTMATH)(_sqnorm_py)
+
+
+def _normalize_kernel(x, out, norms):
+    big = x.size >= PARALLEL_MIN_ELEMENTS
+    (_normalize_parallel if big else _normalize_serial)(x, out, norms)
+
+
+def _sqnorm_kernel(x, out):
+    (_sqnorm_parallel if x.size >= PARALLEL_MIN_ELEMENTS else _sqnorm_serial)(x, out)
 
 
 def normalize(x: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.vector import _selection as sel
+from workbench.vector import _threads
 from workbench.vector._checks import as_vectors, check_k, check_metric
 from workbench.vector.normalize import normalize, row_sqnorms
 
@@ -15,6 +16,8 @@ __all__ = ["exact_search", "topk"]
 SCORE_BLOCK = 1 << 20
 # Queries are processed in groups so the score block keeps enough base rows per GEMM.
 QUERY_BLOCK = 1024
+# Scored (query, base, dim) multiply-adds below which a second worker thread does not pay.
+MIN_WORK = 1 << 24
 _MODES = {"ip": sel.MODE_IP, "cosine": sel.MODE_COSINE, "l2": sel.MODE_L2}
 
 
@@ -87,9 +90,13 @@ def topk(
     return exact_search(Q, B, k, mode)
 
 
-def exact_search(Q: np.ndarray, B: np.ndarray, k: int, mode: int) -> tuple[np.ndarray, np.ndarray]:
+def exact_search(
+    Q: np.ndarray, B: np.ndarray, k: int, mode: int, sqnorms: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`topk` after validation: ``Q``/``B`` C-contiguous float32, ``Q`` finite,
-    ``1 <= k <= len(B)``, ``mode`` one of the ``_selection.MODE_*`` codes."""
+    ``1 <= k <= len(B)``, ``mode`` one of the ``_selection.MODE_*`` codes. ``sqnorms``
+    (float64 squared row norms of a finite ``B``) saves the pass over ``B`` when a caller
+    searches the same ``B`` repeatedly (the IVF centroids)."""
     n = B.shape[0]
     nq = Q.shape[0]
     scores = np.empty((nq, k), dtype=np.float32)
@@ -99,7 +106,7 @@ def exact_search(Q: np.ndarray, B: np.ndarray, k: int, mode: int) -> tuple[np.nd
     weight = np.zeros(1, dtype=np.float32)
     Qs = Q
     if mode != sel.MODE_IP:
-        sq = row_sqnorms(B)  # one pass over the base; also finds NaN/inf in it
+        sq = row_sqnorms(B) if sqnorms is None else sqnorms  # also finds NaN/inf in B
         if not np.isfinite(sq).all() or sq.max() > np.finfo(np.float32).max:
             raise ValueError("base contains NaN or inf (or values too large for float32)")
         if mode == sel.MODE_COSINE:
@@ -109,31 +116,45 @@ def exact_search(Q: np.ndarray, B: np.ndarray, k: int, mode: int) -> tuple[np.nd
         else:
             weight = sq.astype(np.float32)
 
-    bad = np.zeros(nq, dtype=np.bool_)
     for q0 in range(0, nq, QUERY_BLOCK):
         qb = Qs[q0 : q0 + QUERY_BLOCK]
         nqb = qb.shape[0]
         bs = _rows_per_block(nqb, n)
-        buf = np.empty(nqb * bs, dtype=np.float32)
-        heap_s, heap_i = sel.new_heaps(nqb, k)
-        bad_b = bad[q0 : q0 + nqb]
-        for start in range(0, n, bs):
-            blk = B[start : start + bs]
-            m = blk.shape[0]
-            out = buf[: nqb * m].reshape(nqb, m)
-            # overflow and NaN are found by the selection, which reports them as errors
-            with np.errstate(all="ignore"):
-                if nqb == 1:
-                    # matrix-vector form: OpenBLAS's sgemv streams the base at memory speed
-                    np.matmul(blk, qb[0], out=out[0])
-                else:
-                    np.matmul(qb, blk.T, out=out)
-            sel._select_block_kernel(out, weight, mode, start, heap_s, heap_i, bad_b)
-        if bad_b.any():
+        n_blocks = -(-n // bs)
+        n_workers = min(_threads.workers(), n_blocks, max(1, nqb * n * B.shape[1] // MIN_WORK))
+
+        def work(blocks, qb=qb, nqb=nqb, bs=bs):
+            buf = np.empty(nqb * bs, dtype=np.float32)
+            heap_s, heap_i = sel.new_heaps(nqb, k)
+            bad = np.zeros(nqb, dtype=np.bool_)
+            for b in blocks:
+                start = b * bs
+                blk = B[start : start + bs]
+                m = blk.shape[0]
+                out = buf[: nqb * m].reshape(nqb, m)
+                # overflow and NaN are found by the selection, which reports them as errors
+                with np.errstate(all="ignore"):
+                    if nqb == 1:
+                        np.matmul(blk, qb[0], out=out[0])  # sgemv streams the base
+                    else:
+                        np.matmul(qb, blk.T, out=out)
+                sel._select_block_kernel(out, weight, mode, start, heap_s, heap_i, bad)
+            return heap_i, bad
+
+        with _threads.single_threaded_blas():
+            parts = _threads.run_workers(n_workers, work, n_blocks)
+        if any(p[1].any() for p in parts):
             _raise_nonfinite(B, mode)
-        sel._rescore_kernel(
-            Q[q0 : q0 + nqb], B, heap_i, heap_i, mode, scores[q0 : q0 + nqb], ids[q0 : q0 + nqb]
-        )
+        # the workers scanned disjoint blocks: their heaps hold distinct ids, and the
+        # rescoring sort keeps the best k of their union
+        heap_i = np.concatenate([p[0] for p in parts], axis=1)
+        # a worker that took fewer than k rows left empty slots (id past the end)
+        rows = np.where(heap_i < n, heap_i, -1)
+        out_s = np.empty(heap_i.shape, dtype=np.float32)
+        out_i = np.empty(heap_i.shape, dtype=np.int64)
+        sel._rescore_kernel(Q[q0 : q0 + nqb], B, rows, heap_i, mode, out_s, out_i)
+        scores[q0 : q0 + nqb] = out_s[:, :k]
+        ids[q0 : q0 + nqb] = out_i[:, :k]
     return scores, ids
 
 

@@ -1,0 +1,76 @@
+"""Worker threads for the searches: BLAS single-threaded, our threads over independent work.
+
+OpenBLAS parallelises each product on its own and then waits at a barrier for its threads.
+When the machine's cores are shared with other processes a descheduled BLAS thread stalls
+every product, and a search makes dozens of them. So a search holds BLAS at one thread
+and splits its blocks (or IVF cells) between its own worker threads: each pulls the next
+piece of work when it is free and keeps its own top-k heaps (no shared writes); the heaps
+are merged once at the end. numpy and the selection kernels release the GIL.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
+
+import numba
+from threadpoolctl import ThreadpoolController
+
+__all__: list[str] = []
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def workers() -> int:
+    """Worker threads a search may use: numba's thread count (``NUMBA_NUM_THREADS``)."""
+    return numba.get_num_threads()
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def single_threaded_blas() -> AbstractContextManager[Any]:
+    """Hold every loaded BLAS at one thread (process-wide, restored on exit)."""
+    return _controller().limit(limits=1, user_api="blas")
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(2, workers()), thread_name_prefix="wb-vec")
+        return _pool
+
+
+def run_workers(n_workers: int, work: Callable[[Iterator[int]], T], n_items: int) -> list[T]:
+    """Call ``work(items)`` in ``n_workers`` threads sharing one iterator over
+    ``range(n_items)`` (each item is taken by exactly one worker); return their results.
+    One worker runs inline, without a thread."""
+    items = _SharedRange(n_items)
+    if n_workers <= 1:
+        return [work(items)]
+    return list(_executor().map(lambda _: work(items), range(n_workers)))
+
+
+class _SharedRange:
+    """A thread-safe iterator over ``range(n)``."""
+
+    def __init__(self, n: int) -> None:
+        self._it = iter(range(n))
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> _SharedRange:
+        return self
+
+    def __next__(self) -> int:
+        with self._lock:
+            return next(self._it)
