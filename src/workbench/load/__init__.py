@@ -25,8 +25,10 @@ from workbench.load.latency import PERCENTILES, LatencyBook
 from workbench.load.runner import (
     DEFAULT_SERVICE_SETTINGS,
     LoadResult,
+    Target,
     is_loopback,
     parse_duration,
+    resolve_target,
     run_load_test,
 )
 from workbench.load.scenarios import SCENARIOS, weights_for
@@ -50,12 +52,14 @@ __all__ = [
     "LoadResult",
     "Phase",
     "Schedule",
+    "Target",
     "add_load_arguments",
     "constant_schedule",
     "is_loopback",
     "knee",
     "open_schedule",
     "parse_duration",
+    "resolve_target",
     "run_load",
     "run_load_test",
     "spike_schedule",

@@ -57,6 +57,7 @@ from workbench.load.slo import SLO, Violation, knee
 from workbench.results import Recorder, merge_run, new_run_id, run_dir_for
 
 __all__ = [
+    "CLAIM_ROWS",
     "DEFAULT_SERVICE_SETTINGS",
     "SATURATION_PCT",
     "LoadResult",
@@ -76,6 +77,8 @@ DEFAULT_SERVICE_SETTINGS: dict[str, dict[str, Any]] = {
     "gateway": {"rate_limit": {"rate_per_s": 1e9, "burst": 1_000_000_000}},
 }
 _GRACE_S = 45.0  # startup, worker connection, stop timeout: the kill deadline's margin
+#: The plan's claim rows a closed-model test can record.
+CLAIM_ROWS = ("requests_per_second", "concurrent_connections", "api_routing")
 #: Endpoint name the locustfile gives open-model arrivals that were never sent.
 UNSENT = "unsent"
 _STOP_TIMEOUT_S = 5  # in-flight requests get this long to finish when the test stops
@@ -652,7 +655,9 @@ def run_load_test(
     services: Sequence[str] | None = None,
     service_settings: Mapping[str, Mapping[str, Any]] | None = None,
     use_running: bool = True,
+    target: Target | None = None,
     record: bool = True,
+    claims: Sequence[str] | None = None,
     progress: bool = True,
     out: TextIO | None = None,
 ) -> LoadResult:
@@ -695,8 +700,15 @@ def run_load_test(
         workbench's own services, ``external`` for an explicit host).
     service_settings : mapping, optional
         Settings for services started here (over :data:`DEFAULT_SERVICE_SETTINGS`).
+    target : Target, optional
+        A target from :func:`resolve_target` to reuse across several tests (a notebook
+        starts the services once); overrides ``host``.
     record : bool
         Write results (default True).
+    claims : sequence of str, optional
+        Which of the plan's claim rows this test records: ``"requests_per_second"``,
+        ``"concurrent_connections"``, ``"api_routing"`` (default: every one that applies;
+        closed-model runs only; a step load records its knee).
     progress : bool
         Print a progress line (to ``out``, stderr by default).
 
@@ -749,15 +761,22 @@ def run_load_test(
         stale.unlink(missing_ok=True)
 
     t_wall = time.monotonic()
-    with resolve_target(
-        host,
-        api_key=api_key,
-        services=services,
-        service_settings=service_settings,
-        use_running=use_running,
-        out=out,
-    ) as target:
-        impl = implementation or ("python-gateway" if host is None else "external")
+    with contextlib.ExitStack() as stack:
+        if target is None:
+            target = stack.enter_context(
+                resolve_target(
+                    host,
+                    api_key=api_key,
+                    services=services,
+                    service_settings=service_settings,
+                    use_running=use_running,
+                    out=out,
+                )
+            )
+            own = host is None
+        else:
+            own = target.started or (host is None and is_loopback(target.host))
+        impl = implementation or ("python-gateway" if own else "external")
         extras = [k for k, svc in (("agents", "datatier"), ("realtime", "realtime"))
                   if mix.get(k, 0) > 0 and svc in target.services]  # fmt: skip
         run = _launch(
@@ -804,7 +823,7 @@ def run_load_test(
     )
     (odir / "summary.json").write_text(json.dumps(_summary_json(result, source), indent=2))
     if record:
-        _record(result, suite=suite, notebook=notebook, label=label)
+        _record(result, suite=suite, notebook=notebook, label=label, claims=claims)
     return result
 
 
@@ -960,7 +979,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
 
 
-def _record(r: LoadResult, *, suite: str | None, notebook: str, label: str | None) -> None:
+def _record(
+    r: LoadResult,
+    *,
+    suite: str | None,
+    notebook: str,
+    label: str | None,
+    claims: Sequence[str] | None = None,
+) -> None:
+    want = set(CLAIM_ROWS if claims is None else claims)
+    unknown = want - set(CLAIM_ROWS)
+    if unknown:
+        raise ValueError(f"claims: unknown {sorted(unknown)}; known: {CLAIM_ROWS}")
     rec = Recorder(
         r.run_dir,
         suite=suite or ("load" if notebook == "load" else None),
@@ -1012,19 +1042,24 @@ def _record(r: LoadResult, *, suite: str | None, notebook: str, label: str | Non
     # rate was offered, not what the system can do).
     if not sched.open_model:
         best = r.knee if sched.kind == "step" else None
+        rps_want = "requests_per_second" in want
+        users_want = "concurrent_connections" in want
         if sched.kind == "step" and best is not None:
-            put("throughput/requests_per_second", "rps", best["rps"], "req/s", best["requests"],
-                at_users=best["users"], knee=True)  # fmt: skip
-            put("throughput/concurrent_connections", "users", best["users"], "users",
-                knee=True, slo=r.slo.to_dict())  # fmt: skip
+            if rps_want:
+                put("throughput/requests_per_second", "rps", best["rps"], "req/s",
+                    best["requests"], at_users=best["users"], knee=True)  # fmt: skip
+            if users_want:
+                put("throughput/concurrent_connections", "users", best["users"], "users",
+                    knee=True, slo=r.slo.to_dict())  # fmt: skip
         elif sched.kind == "constant":
-            put("throughput/requests_per_second", "rps", r.total["rps"], "req/s",
-                r.total["requests"])  # fmt: skip
-            if r.ok:
+            if rps_want:
+                put("throughput/requests_per_second", "rps", r.total["rps"], "req/s",
+                    r.total["requests"])  # fmt: skip
+            if users_want and r.ok:
                 put("throughput/concurrent_connections", "users", sched.max_users, "users",
                     slo=r.slo.to_dict())  # fmt: skip
         routing = next((e for e in r.endpoints if e["name"] == ROUTING_ENDPOINT), None)
-        if routing is not None and sched.kind == "constant":
+        if routing is not None and sched.kind == "constant" and "api_routing" in want:
             for metric, key in (("latency_p50", "p50"), ("latency_p99", "p99"),
                                 ("latency_mean", "mean")):  # fmt: skip
                 put("response_time/api_routing", metric, routing[key], "s", routing["requests"],
@@ -1036,7 +1071,9 @@ def _record(r: LoadResult, *, suite: str | None, notebook: str, label: str | Non
     if sched.open_model:
         put(f"{prefix}/all", "unfinished_requests", float(r.unfinished), "requests")
     for svc, rss in r.services_rss.items():
-        put(f"{prefix}/rss/{svc}", "rss_peak", float(rss), "bytes",
-            rss_start=r.services_rss_start.get(svc))  # fmt: skip
+        who = f"python-{svc}" if impl == "python-gateway" else impl
+        rec.record(f"{prefix}/rss/{svc}", who, "rss_peak", float(rss), "bytes",
+                   params={**base, "rss_start": r.services_rss_start.get(svc)},
+                   flush=False)  # fmt: skip
     rec.flush()
     merge_run(r.run_dir)
