@@ -124,6 +124,15 @@ class UpstreamResponse:
         self._parsed = parsed
         self.status = status
         self.headers = parsed.headers
+        # httptools forgets should_keep_alive() once the message is complete, so decide from
+        # the headers: HTTP/1.1 keeps the connection unless the backend says close.
+        self._keep_alive = (
+            parser.get_http_version() == "1.1"
+            and (  # type: ignore[attr-defined]
+                self.header(b"connection") or b""
+            ).lower()
+            != b"close"
+        )
         if no_body:
             parsed.done = True
             parsed.chunks.clear()
@@ -180,8 +189,7 @@ class UpstreamResponse:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        keep = reuse and self._parsed.done and self._parser.should_keep_alive()  # type: ignore[attr-defined]
-        self._pool._put_back(conn, keep)
+        self._pool._put_back(conn, reuse and self._parsed.done and self._keep_alive)
 
     async def aclose(self) -> None:
         """Give the connection up without reading the rest (it is closed, not reused)."""
