@@ -157,7 +157,13 @@ def _agent_fields(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         out["description"] = _text(field(body, "description", str, ""), "description", 0, 4000)
     if "config" in body or not partial:
         config = field(body, "config", dict, {})
-        size = len(json.dumps(config))
+        try:
+            # Python's parser accepts NaN and Infinity, which no JSON client can read back.
+            size = len(json.dumps(config, allow_nan=False))
+        except ValueError:
+            raise ApiError(
+                422, "invalid_field", "field 'config' must not contain NaN or Infinity"
+            ) from None
         if size > _MAX_CONFIG_BYTES:
             raise ApiError(
                 422,

@@ -279,9 +279,13 @@ class ServiceSet:
 
     def start(self, name: str) -> None:
         """Start (or restart) one service of the set and wait until it is ready."""
+        if self._spawn(name):
+            self._wait_ready([name])
+
+    def _spawn(self, name: str) -> bool:
         child = self.children[name]
         if child.process is not None and child.process.poll() is None:
-            return
+            return False
         if not _port_is_free(self.host, child.port):
             raise ServiceError(
                 f"cannot start {name}: port {child.port} on {self.host} is already in use "
@@ -313,7 +317,7 @@ class ServiceSet:
         if spec.scheme == "ws":
             url += _ws_path(spec.module)
         self.urls[name] = url
-        self._wait_ready([name])
+        return True
 
     def _wait_ready(self, names: Iterable[str]) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -530,8 +534,11 @@ def running_services(
     sdir = svc.state_dir
     state_file = sdir / "serve.json"
     try:
+        # All at once: no service needs another to be up to start (the gateway and ai-core
+        # connect lazily), and the slow starters (numba compilation) overlap.
         for name in names:
-            svc.start(name)
+            svc._spawn(name)
+        svc._wait_ready(names)
         if write_state:
             _write_state(state_file, svc.info())
         yield svc

@@ -122,7 +122,8 @@ _log = logging.getLogger("workbench.services.realtime")
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+    # allow_nan=False: NaN/Infinity (which Python's parser accepts) are not JSON.
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
 class _Client:
@@ -504,6 +505,9 @@ class Hub:
                     return
                 try:
                     n = await self.publish(channel, body["data"])
+                except ValueError:
+                    self._error(client, "invalid_message", "'data' must not hold NaN or Infinity")
+                    return
                 except Exception as exc:  # Redis down: the publisher must know
                     self._error(
                         client, "backend_unavailable", f"publish failed: {type(exc).__name__}"
@@ -779,6 +783,24 @@ def hold_connections(
     return _in_thread(main)
 
 
+def _raise_fd_limit(needed: int) -> int:
+    """Raise this process's soft open-files limit towards ``needed`` (up to the hard limit).
+
+    Returns the soft limit now in force; a lower value than ``needed`` means connections
+    beyond it will fail (and be reported as not held).
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return needed
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    return int(soft)
+
+
 def benchmark_hub(
     backends: Sequence[str] = ("memory", "redis"),
     *,
@@ -812,6 +834,8 @@ def benchmark_hub(
 
     rows: list[dict[str, Any]] = []
     key = "wb_bench_" + secrets.token_urlsafe(16)
+    # Both ends hold one descriptor per connection; the hub process inherits this limit.
+    _raise_fd_limit(connections + subscribers + 256)
     with contextlib.ExitStack() as stack:
         root = (
             Path(work_dir) if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
