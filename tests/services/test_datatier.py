@@ -17,6 +17,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from workbench.errors import ServiceError
@@ -155,6 +157,11 @@ def test_malformed_requests_are_4xx(client: TestClient) -> None:
         client.get("/v1/agents", params={"offset": "-1"}),
         client.post("/v1/agents/batch", json={"items": []}),
         client.post("/v1/agents/batch", json={"items": ["x"]}),
+        client.post(
+            "/v1/agents",
+            content=b'{"name": "nan", "config": {"x": NaN}}',
+            headers={"content-type": "application/json"},
+        ),
     ]
     for r in cases:
         assert r.status_code == 422, (r.request.url, r.text)
@@ -436,3 +443,46 @@ def test_agents_api_through_the_gateway(tmp_path) -> None:
         s = report.summary()["all"]
         assert 0 < s["p50"] <= s["p95"] <= s["p99"]
         assert set(report["samples"]) == {"get", "list", "update"}
+
+
+# --------------------------------------------------------------------------- fuzz
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+agent_bodies = st.dictionaries(
+    st.sampled_from(["name", "kind", "status", "description", "config", "extra"]),
+    json_values | st.text(alphabet=st.characters(codec="utf-8"), max_size=250),
+    max_size=5,
+)
+
+
+def test_arbitrary_input_never_gives_500(tmp_path) -> None:
+    app = datatier.create_app({"database_url": f"sqlite:///{tmp_path / 'fuzz.db'}"})
+    with TestClient(app, raise_server_exceptions=False) as client:
+        target = _agent(client, "fuzz-target")
+
+        @settings(max_examples=120, deadline=None, derandomize=True)
+        @given(body=agent_bodies, query=st.dictionaries(
+            st.sampled_from(["limit", "offset", "cursor", "kind", "status", "name_prefix"]),
+            st.text(max_size=12), max_size=3))  # fmt: skip
+        def check(body: dict, query: dict) -> None:
+            for r in (
+                client.post("/v1/agents", json=body),
+                client.patch(f"/v1/agents/{target['id']}", json=body),
+                client.get("/v1/agents", params=query),
+                client.post("/v1/conversations", json=body),
+            ):
+                assert r.status_code < 500, (r.request.url, body, r.text)
+                if r.status_code >= 400:
+                    assert set(r.json()) == {"error", "detail"}
+
+        check()

@@ -106,3 +106,20 @@ def test_backend_routing_table():
     assert gw.backend_for("/v1/agents/42") == "datatier"
     assert gw.backend_for("/v1/conversations/1/messages") == "datatier"
     assert gw.backend_for("/v1/chatter") is None
+
+
+def test_overhead_figures_recorded(tmp_path):
+    from workbench.results import Recorder, read_run
+    from workbench.services.overhead import record
+
+    figures = {"rate": 500.0, "duration_s": 4.0, "rps_ratio": [0.8, 0.9, 0.7],
+               "gateway_rps": [4000.0, 4500.0, 3500.0], "bare_rps": [5000.0] * 3,
+               "added_p50_s": [0.002, 0.001, 0.003]}  # fmt: skip
+    rec = Recorder(tmp_path / "run1", suite="services", notebook="gateway_overhead")
+    record(rec, figures)
+    rec.flush()
+    frame = read_run(tmp_path / "run1")
+    ratio = frame.filter(frame["metric"] == "rps_ratio_vs_bare_starlette").row(0, named=True)
+    assert ratio["value"] == 0.8 and (ratio["min"], ratio["max"]) == (0.7, 0.9)
+    added = frame.filter(frame["metric"] == "added_latency_p50").row(0, named=True)
+    assert added["unit"] == "s" and added["value"] == 0.002

@@ -214,6 +214,7 @@ def test_bad_messages_get_errors_and_the_connection_survives(hub: ServiceSet) ->
             (json.dumps({"action": "subscribe", "channel": ""}), "invalid_channel"),
             (json.dumps({"action": "subscribe", "channel": "a b"}), "invalid_channel"),
             (json.dumps({"action": "publish", "channel": "c"}), "invalid_message"),
+            ('{"action": "publish", "channel": "c", "data": NaN}', "invalid_message"),
             (json.dumps({"action": "publish", "channel": "c", "data": "x" * 70_000}), "too_large"),
         ]
         for raw, code in cases:

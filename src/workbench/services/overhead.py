@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from workbench.errors import ServiceError
 
-__all__ = ["bare_app", "measure", "paced_latencies", "start_bare", "wrk_rps"]
+__all__ = ["bare_app", "measure", "paced_latencies", "record", "start_bare", "wrk_rps"]
 
 
 def bare_app() -> Starlette:
@@ -253,16 +253,57 @@ def measure(
     return out
 
 
+def record(recorder: Any, figures: Mapping[str, Any]) -> list[Any]:
+    """Write :func:`measure`'s figures to a :class:`workbench.results.Recorder`.
+
+    Rows: ``gateway/health`` x ``python-gateway``: ``rps_ratio_vs_bare_starlette`` (ratio) and
+    the two rates (req/s); ``gateway/proxy`` x ``python-gateway``: ``added_latency_p50`` (s),
+    each the median over rounds with min/max and every round as samples.
+    """
+    params = {"rate": figures["rate"], "duration_s": figures["duration_s"],
+              "rounds": len(figures["rps_ratio"]), "workers": 1}  # fmt: skip
+    rows = []
+
+    def add(case: str, impl: str, metric: str, values: Sequence[float], unit: str) -> None:
+        v = [float(x) for x in values]
+        rows.append(
+            recorder.record(
+                case,
+                impl,
+                metric,
+                statistics.median(v),
+                unit,
+                n=len(v),
+                min=min(v),
+                median=statistics.median(v),
+                max=max(v),
+                params=params,
+                samples=v,
+            )
+        )
+
+    add("gateway/health", "python-gateway", "rps_ratio_vs_bare_starlette", figures["rps_ratio"],
+        "ratio")  # fmt: skip
+    add("gateway/health", "python-gateway", "throughput", figures["gateway_rps"], "req/s")
+    add("gateway/health", "bare-starlette", "throughput", figures["bare_rps"], "req/s")
+    add("gateway/proxy", "python-gateway", "added_latency_p50", figures["added_p50_s"], "s")
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the overhead figures as JSON."""
     parser = argparse.ArgumentParser(prog="python -m workbench.services.overhead")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--run-dir", help="also record the figures into this run's results")
     args = parser.parse_args(argv)
-    print(
-        json.dumps(measure(rounds=args.rounds, duration_s=args.duration, rate=args.rate), indent=2)
-    )
+    figures = measure(rounds=args.rounds, duration_s=args.duration, rate=args.rate)
+    if args.run_dir:
+        from workbench.results import Recorder
+
+        record(Recorder(args.run_dir, suite="services", notebook="gateway_overhead"), figures)
+    print(json.dumps(figures, indent=2))
     return 0
 
 
