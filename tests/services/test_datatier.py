@@ -486,3 +486,27 @@ def test_arbitrary_input_never_gives_500(tmp_path) -> None:
                     assert set(r.json()) == {"error", "detail"}
 
         check()
+
+
+@pytest.mark.services
+@pytest.mark.integration
+def test_postgres_and_redis_as_a_real_process(
+    tmp_path, pg_server: PostgresServer, redis_server: RedisServer
+) -> None:
+    url = _fresh_pg_db(pg_server)
+    with running_services(
+        ["datatier"],
+        ports="free",
+        state_dir=tmp_path / "state",
+        settings={"datatier": {"database_url": url, "redis_url": redis_server.url}},
+    ) as svc:
+        base = svc.url("datatier")
+        with httpx.Client(base_url=base, trust_env=False, timeout=10) as c:
+            ready = c.get("/ready").json()
+            assert ready["backend"] == "postgres" and ready["cache"] is True
+            assert ready["checks"] == {"database": "ok", "cache": "ok"}
+            aid = c.post("/v1/agents", json={"name": "pg-proc"}).json()["id"]
+            assert c.get(f"/v1/agents/{aid}").headers["x-cache"] == "miss"
+            assert c.get(f"/v1/agents/{aid}").headers["x-cache"] == "hit"
+            assert c.patch(f"/v1/agents/{aid}", json={"kind": "k"}).json()["version"] == 2
+            assert c.get(f"/v1/agents/{aid}").json()["kind"] == "k"
