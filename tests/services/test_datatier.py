@@ -1,7 +1,7 @@
 """The data tier against real databases: one CRUD suite on SQLite and on PostgreSQL.
 
-The app runs in-process (Starlette's TestClient drives its lifespan and requests on one
-event loop) against a real SQLite file or a real PostgreSQL server started for the session
+The app runs under a real uvicorn server in a background thread (real HTTP on a free
+loopback port) against a real SQLite file or a real PostgreSQL server started for the session
 (:mod:`workbench.services.dbservers`); the cache tests use a real Redis server. One test
 goes through the real processes: gateway -> data tier, as the acceptance checks do.
 """
@@ -14,17 +14,41 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starlette.testclient import TestClient
 
 from workbench.errors import ServiceError
 from workbench.services import datatier
 from workbench.services.dbservers import PostgresServer, RedisServer, start_postgres, start_redis
-from workbench.services.launcher import running_services
+from workbench.services.launcher import free_port, running_services
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[httpx.Client]:
+    """Serve ``app`` with uvicorn in a thread on a free port; yield a client for it."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=30) as c:
+            yield c
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 def _start_or_skip(start, what: str):
@@ -72,13 +96,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
 
 
 @pytest.fixture
-def client(db_url: str) -> Iterator[TestClient]:
+def client(db_url: str) -> Iterator[httpx.Client]:
     app = datatier.create_app({"database_url": db_url, "pool_size": 4})
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with serving(app) as c:
         yield c
 
 
-def _agent(client: TestClient, name: str, **extra) -> dict:
+def _agent(client: httpx.Client, name: str, **extra) -> dict:
     r = client.post("/v1/agents", json={"name": name, **extra})
     assert r.status_code == 201, r.text
     return r.json()
@@ -87,7 +111,7 @@ def _agent(client: TestClient, name: str, **extra) -> dict:
 # --------------------------------------------------------------------------- CRUD
 
 
-def test_crud_roundtrip(client: TestClient) -> None:
+def test_crud_roundtrip(client: httpx.Client) -> None:
     a = _agent(client, "alpha", kind="planner", config={"model": "m1", "k": [1, 2]})
     assert a["name"] == "alpha" and a["kind"] == "planner" and a["status"] == "active"
     assert a["config"] == {"model": "m1", "k": [1, 2]} and a["version"] == 1
@@ -108,7 +132,7 @@ def test_crud_roundtrip(client: TestClient) -> None:
     assert client.patch(f"/v1/agents/{a['id']}", json={"kind": "x"}).status_code == 404
 
 
-def test_duplicate_name_is_409(client: TestClient) -> None:
+def test_duplicate_name_is_409(client: httpx.Client) -> None:
     _agent(client, "dup")
     r = client.post("/v1/agents", json={"name": "dup"})
     assert r.status_code == 409 and "name" in r.json()["detail"]
@@ -132,13 +156,13 @@ def test_duplicate_name_is_409(client: TestClient) -> None:
         ({"name": "ok", "kind": ""}, "'kind' must be 1..64"),
     ],
 )
-def test_create_validation(client: TestClient, body: dict, needle: str) -> None:
+def test_create_validation(client: httpx.Client, body: dict, needle: str) -> None:
     r = client.post("/v1/agents", json=body)
     assert r.status_code == 422, r.text
     assert needle in r.json()["detail"]
 
 
-def test_malformed_requests_are_4xx(client: TestClient) -> None:
+def test_malformed_requests_are_4xx(client: httpx.Client) -> None:
     a = _agent(client, "m")
     cases = [
         client.post(
@@ -172,7 +196,7 @@ def test_malformed_requests_are_4xx(client: TestClient) -> None:
     assert client.put(f"/v1/agents/{a['id']}", json={}).status_code == 405
 
 
-def test_list_filters_and_pagination(client: TestClient) -> None:
+def test_list_filters_and_pagination(client: httpx.Client) -> None:
     made = [
         _agent(client, f"p-{i:02d}", kind="k-even" if i % 2 == 0 else "k-odd",
                status="inactive" if i % 3 == 0 else "active")
@@ -207,7 +231,7 @@ def test_list_filters_and_pagination(client: TestClient) -> None:
     assert client.get("/v1/agents", params={"name_prefix": "P-1"}).json()["items"] == []
 
 
-def test_failed_batch_leaves_nothing(client: TestClient) -> None:
+def test_failed_batch_leaves_nothing(client: httpx.Client) -> None:
     _agent(client, "taken")
     for names in (["b1", "b2", "b1"], ["b3", "b4", "taken"]):
         r = client.post(
@@ -220,7 +244,7 @@ def test_failed_batch_leaves_nothing(client: TestClient) -> None:
     assert len(client.get("/v1/agents", params={"kind": "batch"}).json()["items"]) == 1
 
 
-def test_conversations_and_messages(client: TestClient) -> None:
+def test_conversations_and_messages(client: httpx.Client) -> None:
     a = _agent(client, "talker")
     r = client.post(
         "/v1/conversations",
@@ -262,7 +286,7 @@ def test_conversations_and_messages(client: TestClient) -> None:
     assert client.get(f"/v1/conversations/{conv['id']}").status_code == 404
 
 
-def test_conversation_with_unknown_agent_leaves_nothing(client: TestClient) -> None:
+def test_conversation_with_unknown_agent_leaves_nothing(client: httpx.Client) -> None:
     ghost = "0" * 32
     r = client.post(
         "/v1/conversations",
@@ -323,7 +347,7 @@ def test_pool_exhaustion_is_503_within_timeout(db_url: str) -> None:
         {"database_url": db_url, "pool_size": 1, "pool_timeout_s": timeout,
          "statement_timeout_s": 20.0}
     )  # fmt: skip
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with serving(app) as client:
         _agent(client, "seed")
         release = _hold_write_lock(db_url)
         blocked: dict = {}
@@ -363,7 +387,7 @@ def test_cache_is_coherent_across_instances(db_url: str, redis_server: RedisServ
     app2 = datatier.create_app(settings)
     for app in (app1, app2):
         app.state.tier.cache.prefix = prefix
-    with TestClient(app1) as one, TestClient(app2) as two:
+    with serving(app1) as one, serving(app2) as two:
         a = _agent(one, "cached", description="v1")
         url = f"/v1/agents/{a['id']}"
         assert one.get(url).headers["x-cache"] == "miss"
@@ -386,7 +410,7 @@ def test_cache_outage_falls_back_to_database(tmp_path) -> None:
         app = datatier.create_app(
             {"database_url": f"sqlite:///{tmp_path / 'c.db'}", "redis_url": redis.url}
         )
-        with TestClient(app) as client:
+        with serving(app) as client:
             a = _agent(client, "resilient")
             client.get(f"/v1/agents/{a['id']}")
             assert client.get(f"/v1/agents/{a['id']}").headers["x-cache"] == "hit"
@@ -467,7 +491,7 @@ agent_bodies = st.dictionaries(
 
 def test_arbitrary_input_never_gives_500(tmp_path) -> None:
     app = datatier.create_app({"database_url": f"sqlite:///{tmp_path / 'fuzz.db'}"})
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with serving(app) as client:
         target = _agent(client, "fuzz-target")
 
         @settings(max_examples=120, deadline=None, derandomize=True)

@@ -210,3 +210,27 @@ def test_backend_down_fast_503_then_recovery(tmp_path, fast_stub):
             time.sleep(0.2)
         assert r.status_code == 200
         assert httpx.get(svc.gateway + "/ready").status_code == 200
+
+
+@pytest.mark.integration
+def test_redis_rate_limit_is_shared_by_two_gateways(tmp_path):
+    from workbench.services.dbservers import find_redis_server, start_redis
+
+    if find_redis_server() is None:
+        pytest.skip("redis-server not installed")
+    limit = {"rate_limit": {"rate_per_s": 0.1, "burst": 4}}
+    with start_redis() as redis_server:
+        gw_settings = {**limit, "redis_url": redis_server.url}
+        with (
+            running_services("gateway", ports="free", state_dir=tmp_path / "a", api_key="shared-k",
+                             settings={"gateway": gw_settings}, write_state=False) as a,
+            running_services("gateway", ports="free", state_dir=tmp_path / "b", api_key="shared-k",
+                             settings={"gateway": gw_settings}, write_state=False) as b,
+        ):  # fmt: skip
+            hdr = {"Authorization": "Bearer shared-k"}
+            first = [httpx.post(a.gateway + "/v1/chat", json=CHAT, headers=hdr).status_code
+                     for _ in range(3)]  # fmt: skip
+            second = [httpx.post(b.gateway + "/v1/chat", json=CHAT, headers=hdr).status_code
+                      for _ in range(2)]  # fmt: skip
+    # 4 tokens in total: three spent at A, one left for B, then B says 429.
+    assert first == [503, 503, 503] and second == [503, 429]

@@ -110,3 +110,23 @@ def test_vector_bad_input(store, body):
     with pytest.raises(ApiError) as info:
         store.search(body)
     assert info.value.status == 422
+
+
+def test_ivf_with_every_cell_probed_is_exact():
+    s = GraphStore({"graph": {"scale": 4}, "vectors": {"n": 400, "dim": 8, "seed": 2,
+                                                         "nlist": 8, "nprobe": 8}})  # fmt: skip
+    q = np.random.default_rng(5).standard_normal(8).tolist()
+    exact = s.search({"vector": q, "k": 7})
+    ivf = s.search({"vector": q, "k": 7, "index": "ivf"})
+    assert ivf["ids"] == exact["ids"] and ivf["index"] == "ivf"
+    assert np.allclose(ivf["scores"], exact["scores"], atol=1e-5)
+
+
+def test_graph_from_edge_list(tmp_path):
+    path = tmp_path / "g.tsv"
+    path.write_text("# comment\n0\t1\n1\t2\n2\t0\n3\t4\n")
+    s = GraphStore({"graph": {"edge_list": str(path)}, "vectors": {"n": 10, "dim": 4}})
+    s.warm()
+    assert s.info()["n_nodes"] == 5 and s.info()["n_edges"] == 4
+    assert s.query({"kind": "path", "seeds": [0], "target": 4})["path"] is None
+    assert s.query({"kind": "khop", "seeds": [0], "k": 1})["nodes"] == [0, 1, 2]

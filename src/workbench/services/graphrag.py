@@ -22,17 +22,19 @@ Graph query (``{"kind": ..., "seeds": [...], "k": 2, "top": 10}``)
     A shortest (fewest hops) path from the first seed to ``target``; ``path`` is ``null``
     when there is none.
 
-Vector search (``{"vector": [...], "k": 10}``): exact cosine top-k over the vector set
-(:func:`workbench.vector.topk`).
+Vector search (``{"vector": [...], "k": 10, "index": "exact"}``): exact cosine top-k over
+the vector set (:func:`workbench.vector.topk`), or ``"index": "ivf"`` for the approximate
+:class:`workbench.vector.IVFIndex` (``nprobe`` cells scanned).
 
 Settings
 --------
 ``graph``
     ``{"scale": 12, "edge_factor": 16, "seed": 0}`` for an R-MAT graph (Graph500
-    parameters), or ``{"edge_list": "path/to/snap.txt"}`` (whitespace-separated pairs, ``#``
-    comments) for a real one.
+    parameters), ``{"snap": "facebook_combined"}`` for a bundled SNAP graph, or
+    ``{"edge_list": "path.tsv"}`` (:func:`workbench.graph.io.read_edgelist`).
 ``vectors``
-    ``{"n": 10000, "dim": 64, "seed": 0}``.
+    ``{"n": 10000, "dim": 64, "seed": 0, "nlist": sqrt(n), "nprobe": 8}``: clustered unit
+    vectors (:func:`workbench.vector.clustered_embeddings`) and an IVF index over them.
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from workbench.graph import CSRGraph, bfs, k_hop, local_search, louvain, pagerank, rmat
+from workbench.graph.io import load_snap, read_edgelist
 from workbench.services.common import ApiError, build_app, field, read_json
-from workbench.vector import normalize, topk
+from workbench.vector import IVFIndex, clustered_embeddings, topk
 
 __all__ = ["DEFAULTS", "GraphStore", "create_app"]
 
@@ -66,18 +69,11 @@ MAX_TOP = 1000
 
 
 def _load_graph(spec: Mapping[str, Any]) -> tuple[CSRGraph, str]:
+    if spec.get("snap"):
+        return load_snap(str(spec["snap"])), f"snap:{spec['snap']}"
     if spec.get("edge_list"):
         path = Path(spec["edge_list"])
-        # SNAP edge lists: "u v" per line, '#' comments; ids need not be dense.
-        edges = np.loadtxt(path, dtype=np.int64, comments="#", ndmin=2)
-        if edges.size == 0:
-            raise ValueError(f"graphrag: edge list {path} is empty")
-        ids, inverse = np.unique(edges[:, :2], return_inverse=True)
-        inverse = inverse.reshape(-1, 2)
-        g = CSRGraph.from_edges(
-            inverse[:, 0], inverse[:, 1], len(ids), directed=False, remove_self_loops=True
-        )
-        return g, f"edge_list:{path.name}"
+        return read_edgelist(path), f"edge_list:{path.name}"
     scale = int(spec.get("scale", 12))
     ef = int(spec.get("edge_factor", 16))
     return rmat(scale, ef, int(spec.get("seed", 0))), f"rmat-s{scale}-ef{ef}"
@@ -93,10 +89,12 @@ class GraphStore:
         n_vec, dim = int(vspec["n"]), int(vspec["dim"])
         if n_vec < 1 or dim < 1:
             raise ValueError("graphrag settings: vectors.n and vectors.dim must be >= 1")
-        rng = np.random.default_rng(int(vspec["seed"]))
         self.vectors = np.ascontiguousarray(
-            normalize(rng.standard_normal((n_vec, dim)).astype(np.float32))
+            clustered_embeddings(n_vec, dim, seed=int(vspec["seed"])), dtype=np.float32
         )
+        nlist = int(vspec.get("nlist") or max(1, min(n_vec, round(math.sqrt(n_vec)))))
+        self.nprobe = min(nlist, int(vspec.get("nprobe", 8)))
+        self.ivf = IVFIndex.build(self.vectors, nlist, metric="cosine", seed=int(vspec["seed"]))
         self.communities: np.ndarray | None = None
 
     def warm(self) -> None:
@@ -107,7 +105,8 @@ class GraphStore:
             self.query({"kind": "khop", "seeds": [0], "k": 1})
             self.query({"kind": "ppr", "seeds": [0]})
             self.query({"kind": "path", "seeds": [0], "target": 0})
-        self.search({"vector": [1.0] * self.vectors.shape[1], "k": 1})
+        for index in ("exact", "ivf"):
+            self.search({"vector": [1.0] * self.vectors.shape[1], "k": 1, "index": index})
 
     def info(self) -> dict[str, Any]:
         g = self.graph
@@ -211,10 +210,11 @@ class GraphStore:
         n = self.vectors.shape[0]
         k = field(body, "k", int, 10, lo=1, hi=MAX_TOP)
         index = field(body, "index", str, "exact", choices=("exact", "ivf"))
-        if index == "ivf":
-            raise ApiError(422, "unsupported", "the IVF index is not available in this build")
         t0 = time.perf_counter()
-        scores, ids = topk(q.astype(np.float32), self.vectors, min(k, n), metric="cosine")
+        if index == "ivf":
+            scores, ids = self.ivf.search(q.astype(np.float32), min(k, n), nprobe=self.nprobe)
+        else:
+            scores, ids = topk(q.astype(np.float32), self.vectors, min(k, n), metric="cosine")
         return {
             "ids": ids[0].tolist(),
             "scores": scores[0].astype(float).tolist(),
