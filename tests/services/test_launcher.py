@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -124,14 +125,21 @@ def test_run_serve_reports_errors_with_exit_code_2(tmp_path, capsys):
     assert run_serve(args) == 2
 
 
-def _start_serve(tmp_path, extra_code=""):
+def _start_serve(tmp_path, cli=False):
     ports = {"llm-stub": free_port(), "gateway": free_port()}
-    code = (
-        "import sys\n"
-        "from workbench.services.launcher import serve\n"
-        f"sys.exit(serve(['llm-stub', 'gateway'], ports={ports!r}, state_dir={str(tmp_path)!r}))\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    if cli:  # the `workbench serve` command itself
+        exe = Path(sys.executable).with_name("workbench")
+        cmd = [str(exe), "serve", "--only", "llm-stub,gateway", "--state-dir", str(tmp_path)]
+        cmd += [f"--port={name}={port}" for name, port in ports.items()]
+    else:
+        code = (
+            "import sys\n"
+            "from workbench.services.launcher import serve\n"
+            f"sys.exit(serve(['llm-stub', 'gateway'], ports={ports!r}, "
+            f"state_dir={str(tmp_path)!r}))\n"
+        )
+        cmd = [sys.executable, "-c", code]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     state = tmp_path / "serve.json"
     deadline = time.monotonic() + 60
     while not state.exists():
@@ -149,9 +157,9 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.mark.services
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_writes_state_and_leaves_no_process(tmp_path, sig):
-    proc, info, ports = _start_serve(tmp_path)
+@pytest.mark.parametrize(("sig", "cli"), [(signal.SIGTERM, True), (signal.SIGINT, False)])
+def test_serve_writes_state_and_leaves_no_process(tmp_path, sig, cli):
+    proc, info, ports = _start_serve(tmp_path, cli=cli)
     try:
         assert info["gateway"] == f"http://127.0.0.1:{ports['gateway']}"
         assert info["llm-stub"] == f"http://127.0.0.1:{ports['llm-stub']}"

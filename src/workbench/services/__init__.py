@@ -19,8 +19,13 @@ from workbench.services.common import (
 )
 from workbench.services.launcher import (
     SERVICES,
+    ServiceSet,
     ServiceSpec,
+    add_serve_arguments,
     available_services,
+    plan_services,
+    read_serve_state,
+    run_serve,
     running_services,
     serve,
 )
@@ -29,12 +34,17 @@ __all__ = [
     "SERVICES",
     "ApiError",
     "ServiceMetrics",
+    "ServiceSet",
     "ServiceSpec",
+    "add_serve_arguments",
     "available_services",
     "build_app",
     "error_response",
     "memory_snapshot",
+    "plan_services",
     "read_json",
+    "read_serve_state",
+    "run_serve",
     "running_services",
     "serve",
 ]

@@ -726,7 +726,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="serve config file (TOML or JSON)")
     parser.add_argument("--state-dir", help="where serve.json and logs go (default .workbench/)")
     parser.add_argument(
-        "--api-key", help="gateway API key (default: $WORKBENCH_API_KEY or a random key)"
+        "--api-key",
+        help="gateway API key (default: $WORKBENCH_API_KEY or a random key; a key given here "
+        "is visible in ps, the environment variable is not)",
     )
     parser.add_argument(
         "--set",

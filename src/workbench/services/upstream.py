@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
-from workbench.errors import require
+import httptools
 
 __all__ = [
     "UpstreamConnectError",
@@ -31,8 +31,6 @@ __all__ = [
     "UpstreamResponse",
     "UpstreamTimeoutError",
 ]
-
-httptools = require("httptools", "services", "the gateway's upstream HTTP client")
 
 _READ_SIZE = 65536
 
