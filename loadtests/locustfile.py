@@ -80,6 +80,11 @@ _load_extra("realtime", "users_realtime")
 
 # --------------------------------------------------------------------------- state
 
+#: Event-loop lag samples (seconds): how late a 50 ms sleep woke up. A generator that is short
+#: of CPU (busy, or starved by other processes) shows it here before it shows in CPU %.
+LAG: list[float] = []
+LAG_SENT: list[float] = []
+_LAG_TICK_S = 0.05
 #: Endpoint name of open-model arrivals that were never sent before the test stopped.
 UNSENT = "unsent"
 BOOK = LatencyBook()
@@ -96,6 +101,7 @@ class _State:
     issued: dict[str, int] = field(default_factory=dict)
     stopped_early: str | None = None
     stopping_at: float | None = None
+    lag_greenlet: Any = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -196,6 +202,8 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         STATE.open_lead_s = _open_lead(sched)
         clock.start(STATE.t0 + STATE.open_lead_s)
     STATE.clock = clock
+    if not isinstance(environment.runner, MasterRunner) and STATE.lag_greenlet is None:
+        STATE.lag_greenlet = gevent.spawn(_lag_monitor)
     configure(weights, _api_key(opts), float(getattr(opts, "wb_think_s", 0.0) or 0.0), clock)
 
 
@@ -242,9 +250,19 @@ def _on_request(
     )
 
 
+def _lag_monitor() -> None:
+    while True:
+        t = time.perf_counter()
+        gevent.sleep(_LAG_TICK_S)
+        LAG.append(max(0.0, time.perf_counter() - t - _LAG_TICK_S))
+
+
 @events.test_stopping.add_listener
 def _on_test_stopping(environment: Any, **_: Any) -> None:
     STATE.stopping_at = time.time()
+    if STATE.lag_greenlet is not None:
+        STATE.lag_greenlet.kill(block=False)
+        STATE.lag_greenlet = None
 
 
 @events.test_stop.add_listener
@@ -277,11 +295,15 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None
     delta = BOOK.take_delta()
     SENT.merge(delta)
     data["wb_book"] = delta
+    data["wb_lag"] = list(LAG)
+    LAG_SENT.extend(LAG)
+    LAG.clear()
     data["wb_issued"] = STATE.clock.issued if STATE.clock is not None else 0
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     BOOK.merge(data.get("wb_book") or [])
+    LAG.extend(data.get("wb_lag") or [])
     if "wb_issued" in data:
         STATE.issued[client_id] = int(data["wb_issued"])
 
@@ -321,6 +343,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
             "index": int(runner.worker_index),
             "pid": os.getpid(),
             "book": SENT.to_payload(),
+            "lag": LAG_SENT + LAG,
             "issued": STATE.clock.issued if STATE.clock is not None else 0,
         }
         name = f"worker-{int(runner.worker_index)}.json"
@@ -335,6 +358,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
             "pid": os.getpid(),
             "workers": runner.worker_count if isinstance(runner, MasterRunner) else 0,
             "book": BOOK.to_payload(),
+            "lag": LAG,
             "issued": issued,
             "t0": STATE.t0,
             "open_lead_s": STATE.open_lead_s,

@@ -223,9 +223,11 @@ def _print_result(r: LoadResult) -> None:
     g = r.generator
     if g.get("saturated"):
         print(
-            f"  WARNING: the load generator's CPU was saturated (busiest process "
-            f"{g['busiest_mean_pct']:.0f}% of a core): the figures may understate the server; "
-            "use --workers N",
+            f"  WARNING: the load generator was short of CPU (busiest process "
+            f"{g['busiest_mean_pct']:.0f}% of a core, event-loop lag p99 "
+            f"{g.get('loop_lag_p99_s', float('nan')) * 1e3:.0f} ms, host CPU "
+            f"{g['host_cpu_mean_pct']:.0f}%): the figures may understate the server; use "
+            "--workers N or a quieter machine",
             file=out,
         )
     print(f"  report: {r.out_dir / 'report.html'}", file=out)

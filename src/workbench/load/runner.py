@@ -59,6 +59,7 @@ from workbench.results import Recorder, merge_run, new_run_id, run_dir_for
 __all__ = [
     "CLAIM_ROWS",
     "DEFAULT_SERVICE_SETTINGS",
+    "LAG_LIMIT_S",
     "SATURATION_PCT",
     "LoadResult",
     "Target",
@@ -71,6 +72,9 @@ __all__ = [
 
 #: A generator process above this share of one core is saturated (Locust warns at 90 % too).
 SATURATION_PCT = 90.0
+#: ... or when its event loop wakes up this late at the 99th percentile: it could not send
+#: or time requests when it meant to (short of CPU, whether busy or starved by others).
+LAG_LIMIT_S = 0.05
 #: Settings for services the load test starts itself: the gateway's per-key rate limit is
 #: lifted so that a load test measures the gateway, not the limiter it was told to enforce.
 DEFAULT_SERVICE_SETTINGS: dict[str, dict[str, Any]] = {
@@ -606,11 +610,14 @@ def _read_books(out_dir: Path, workers: int) -> tuple[LatencyBook, dict[str, Any
         # Local workers' own files hold everything they recorded, including a final report
         # that may have reached the master too late.
         issued = 0
+        lag: list[float] = []
         for f in files:
             w = json.loads(f.read_text())
             book.merge(w["book"])
             issued += int(w.get("issued") or 0)
+            lag += w.get("lag") or []
         master["issued"] = max(int(master.get("issued") or 0), issued)
+        master["lag"] = lag
         source = "workers"
     else:
         book.merge(master["book"])
@@ -787,9 +794,13 @@ def run_load_test(
     phases, endpoints, total = _analyse(book, sched)
     gen = run["monitor"].summary()
     gen["cpu_warning_logged"] = bool(master.get("cpu_warning")) or run["cpu_warning_logged"]
+    lag = sorted(float(x) for x in master.get("lag") or [])
+    gen["loop_lag_p99_s"] = lag[min(len(lag) - 1, int(0.99 * len(lag)))] if lag else math.nan
+    gen["loop_lag_max_s"] = lag[-1] if lag else math.nan
     gen["saturated"] = bool(
         gen["cpu_warning_logged"]
         or (math.isfinite(gen["busiest_mean_pct"]) and gen["busiest_mean_pct"] >= SATURATION_PCT)
+        or (math.isfinite(gen["loop_lag_p99_s"]) and gen["loop_lag_p99_s"] >= LAG_LIMIT_S)
     )
     knee_row = knee(phases, slo) if sched.kind == "step" else None
     violations = slo.check(p99_s=total["p99"], error_ratio=total["error_ratio"], rps=total["rps"])
@@ -1067,6 +1078,7 @@ def _record(
     gcase = f"{prefix}/generator"
     put(gcase, "generator_cpu_saturated", 1.0 if r.generator.get("saturated") else 0.0, "bool")
     put(gcase, "generator_cpu_pct", r.generator.get("busiest_mean_pct", math.nan), "%")
+    put(gcase, "generator_loop_lag_p99", r.generator.get("loop_lag_p99_s", math.nan), "s")
     put(gcase, "host_cpu_pct", r.generator.get("host_cpu_mean_pct", math.nan), "%")
     if sched.open_model:
         put(f"{prefix}/all", "unfinished_requests", float(r.unfinished), "requests")
