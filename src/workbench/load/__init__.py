@@ -140,6 +140,20 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=0, metavar="N",
         help="Locust distributed mode: a master and N local worker processes (0: one process)",
     )  # fmt: skip
+    parser.add_argument(
+        "--remote-workers", type=int, default=0, metavar="N",
+        help="also wait for N workers started on other machines with `locust -f "
+        "loadtests/locustfile.py --worker --master-host THIS_HOST --master-port PORT` "
+        "(needs --host reachable from them, --master-bind and --master-port)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--master-bind", default="127.0.0.1", metavar="ADDR",
+        help="interface the Locust master listens on (default loopback; 0.0.0.0 for remote "
+        "workers)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--master-port", type=int, metavar="PORT", help="Locust master port (default: free)"
+    )
     parser.add_argument("--max-p99-ms", type=float, help="SLO: p99 latency limit (ms)")
     parser.add_argument(
         "--max-error-ratio", type=float, default=DEFAULT_MAX_ERROR_RATIO,
@@ -180,6 +194,9 @@ def run_load(args: argparse.Namespace) -> int:
             duration_s=duration,
             host=args.host,
             workers=args.workers,
+            remote_workers=args.remote_workers,
+            master_bind=args.master_bind,
+            master_port=args.master_port,
             shape=args.shape,
             spike_users=args.spike_users,
             slo=slo,

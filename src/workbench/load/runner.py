@@ -646,6 +646,9 @@ def run_load_test(
     host: str | None = None,
     api_key: str | None = None,
     workers: int = 0,
+    remote_workers: int = 0,
+    master_bind: str = "127.0.0.1",
+    master_port: int | None = None,
     shape: str = "constant",
     spike_users: int | None = None,
     slo: SLO | None = None,
@@ -688,6 +691,13 @@ def run_load_test(
         here on free loopback ports (and stopped after).
     workers : int
         0: one Locust process. N >= 1: Locust's distributed mode, a master and N workers.
+    remote_workers : int
+        Workers started by hand on other machines (``locust -f loadtests/locustfile.py
+        --worker --master-host <this machine>``); the master waits up to 60 s for all of them.
+        They load ``host`` as given, so it must be an address they can reach.
+    master_bind, master_port : optional
+        Interface and port the master listens on (default loopback and a free port; remote
+        workers need an interface they can reach, e.g. ``0.0.0.0``, and a known port).
     shape : {"constant", "step", "spike"}
         Closed-model load shape (``users`` as a list implies ``"step"``).
     slo : SLO, optional
@@ -741,9 +751,14 @@ def run_load_test(
     """
     out = out or sys.stderr
     duration = parse_duration(duration_s)
-    if int(workers) < 0:
-        raise ValueError(f"workers must be >= 0, got {workers}")
+    if int(workers) < 0 or int(remote_workers) < 0:
+        raise ValueError(f"workers must be >= 0, got {workers} and {remote_workers}")
     workers = int(workers)
+    remote_workers = int(remote_workers)
+    if remote_workers and host is None and target is None:
+        raise ValueError(
+            "remote workers load the host they are given: pass host= (an address they can reach)"
+        )
     slo = slo or SLO()
     sched = _schedule_for(
         users, rate, duration, shape, spike_users, max_in_flight, arrivals, stop_on_slo, slo
@@ -788,7 +803,7 @@ def run_load_test(
                   if mix.get(k, 0) > 0 and svc in target.services]  # fmt: skip
         run = _launch(
             locustfile, target, sched, scenario, weights, think_s, workers, extras, odir,
-            progress, out,
+            progress, out, remote_workers, master_bind, master_port,
         )  # fmt: skip
     book, master, source = _read_books(odir, workers)
     phases, endpoints, total = _analyse(book, sched)
@@ -815,7 +830,7 @@ def run_load_test(
         schedule=sched,
         host=target.host,
         implementation=impl,
-        workers=workers,
+        workers=workers + remote_workers,
         book=book,
         phases=phases,
         endpoints=endpoints,
@@ -850,6 +865,9 @@ def _launch(
     odir: Path,
     progress: bool,
     out: TextIO,
+    remote_workers: int = 0,
+    master_bind: str = "127.0.0.1",
+    master_port: int | None = None,
 ) -> dict[str, Any]:
     env = dict(os.environ)
     env["WORKBENCH_API_KEY"] = target.api_key
@@ -861,7 +879,7 @@ def _launch(
         "--wb-schedule", sched.to_json(),
         "--wb-scenario", scenario,
         "--wb-think-s", repr(think_s),
-        "--wb-procs", str(max(1, workers)),
+        "--wb-procs", str(max(1, workers + remote_workers)),
         "--wb-out", str(odir),
     ]  # fmt: skip
     if weights:
@@ -876,11 +894,14 @@ def _launch(
         "--exit-code-on-error", "0", "--loglevel", "INFO", *wb_args,
     ]  # fmt: skip
     worker_cmds: list[list[str]] = []
-    if workers:
-        port = _free_port()
+    if workers or remote_workers:
+        port = master_port or _free_port()
+        if master_bind not in ("127.0.0.1", "localhost", "::1"):
+            print(f"workbench load: master listening on {master_bind}:{port}", file=out)
         master_cmd += [
-            "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-            "--expect-workers", str(workers), "--expect-workers-max-wait", "60",
+            "--master", "--master-bind-host", master_bind, "--master-bind-port", str(port),
+            "--expect-workers", str(workers + remote_workers),
+            "--expect-workers-max-wait", "60",
         ]  # fmt: skip
         worker_cmds = [
             [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
@@ -892,6 +913,8 @@ def _launch(
     threads: list[threading.Thread] = []
     logs: list[TextIO] = []
     deadline_s = sched.duration_s + _GRACE_S + (1.0 + sched.max_users / sched.spawn_rate)
+    if remote_workers:
+        deadline_s += 60.0  # the master's wait for the remote workers
     try:
         for i, cmd in enumerate([master_cmd, *worker_cmds]):
             name = "locust.log" if i == 0 else f"locust-worker-{i}.log"
@@ -912,7 +935,7 @@ def _launch(
             t.daemon = True
             t.start()
             threads.append(t)
-        gens = {"master" if workers else "local": procs[0].pid}
+        gens = {"master" if workers or remote_workers else "local": procs[0].pid}
         gens.update({f"worker-{i + 1}": p.pid for i, p in enumerate(procs[1:])})
         monitor = _Monitor(gens, target.service_pids)
         start = time.monotonic()
