@@ -136,11 +136,16 @@ class PostgresServer:
         return self.root / "data"
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and remove its directory."""
+        """Stop the server and remove its directory.
+
+        Immediate shutdown: the data directory is deleted next, so the shutdown checkpoint
+        of a fast shutdown (which writes every dirty buffer — seconds after a test session
+        has created dozens of databases) would be wasted work.
+        """
         if self.process is not None and self.process.poll() is None:
             subprocess.run(
                 [*self._prefix, str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data_dir),
-                 "-m", "fast", "-w", "-t", "20"],
+                 "-m", "immediate", "-w", "-t", "20"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
             )  # fmt: skip
             try:
