@@ -155,7 +155,7 @@ def encode(dists: Sequence[Dist]) -> DistTable:
     return DistTable(kind, p, np.asarray(values if values else [0.0], dtype=np.float64))
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
 def sample(kind, p, values, i, ctx):
     """Draw one value from row ``i`` of an encoded table (see :class:`DistTable`)."""
     k = kind[i]

@@ -67,7 +67,7 @@ def new_ctx(seed: int, size: int = 2) -> np.ndarray:
     return ctx
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
 def next_u64(ctx):
     """Advance ``ctx[0]`` and return the next 64 random bits."""
     z = ctx[0] + _GOLDEN
@@ -77,19 +77,19 @@ def next_u64(ctx):
     return z ^ (z >> _S31)
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
 def uniform(ctx):
     """A double uniform on [0, 1) with 53 random bits."""
     return float(next_u64(ctx) >> _S11) * _INV_2_53
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
 def exponential(ctx, mean):
     """An exponential variate with the given mean (inversion; ``1 - u`` is in (0, 1])."""
     return -mean * math.log(1.0 - uniform(ctx))
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
 def standard_normal(ctx):
     """A standard normal variate (Box–Muller; the second variate is discarded for simplicity)."""
     u1 = 1.0 - uniform(ctx)
