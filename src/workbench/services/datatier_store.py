@@ -308,9 +308,14 @@ class SqliteBackend:
                 f"{self.pool_timeout_s:g} s"
             ) from None
         try:
+            if not write:
+                # Reads run in autocommit: each statement sees a consistent snapshot (WAL),
+                # and BEGIN/COMMIT would cost two more thread hops per request.
+                yield slot
+                return
             # IMMEDIATE takes the write lock up front: a deferred transaction that upgrades
             # to writing can fail with SQLITE_BUSY without waiting, IMMEDIATE waits.
-            await slot.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            await slot.execute("BEGIN IMMEDIATE")
             try:
                 yield slot
             except BaseException:
@@ -369,6 +374,7 @@ class PostgresBackend:
             open=False,
             name="datatier",
             kwargs={
+                "autocommit": True,
                 "options": f"-c statement_timeout={int(statement_timeout_s * 1000)}",
                 "connect_timeout": 5,
             },
@@ -401,8 +407,12 @@ class PostgresBackend:
                 f"{self.pool_timeout_s:g} s"
             ) from None
         try:
-            # One transaction per block: committed on a clean exit, rolled back otherwise.
-            async with conn.transaction():
+            if write:
+                # One transaction per write: committed on a clean exit, rolled back otherwise.
+                async with conn.transaction():
+                    yield _PgConn(conn, self.psycopg.errors)
+            else:
+                # Autocommit reads: one round trip per statement instead of BEGIN/.../COMMIT.
                 yield _PgConn(conn, self.psycopg.errors)
         except self.psycopg.OperationalError as exc:
             raise StoreUnavailableError(f"database error: {str(exc).splitlines()[0]}") from None
