@@ -184,7 +184,7 @@ def create_app(settings: Mapping[str, Any]) -> Any:
         for p in providers:
             if p.client is not None:
                 with contextlib.suppress(Exception):
-                    await p.client._client.aclose()
+                    await p.client.close()
 
     app = None  # assigned below; endpoints reach metrics through it
 
@@ -225,7 +225,8 @@ def create_app(settings: Mapping[str, Any]) -> Any:
             p = pick(model, tried)
             if p < 0:
                 break
-            tried.add(p)
+            if policy.fallback:  # otherwise a retry may go to the same provider
+                tried.add(p)
             prov = providers[p]
             router.dispatched(p)
             t0 = time.perf_counter()
