@@ -191,3 +191,15 @@ def test_children_die_with_a_killed_launcher(tmp_path):
     while not all(_gone(p) for p in info["pids"].values()):
         assert time.monotonic() < deadline, "children outlived the launcher"
         time.sleep(0.1)
+
+
+@pytest.mark.services
+def test_serve_stops_everything_when_a_service_dies(tmp_path):
+    proc, info, _ = _start_serve(tmp_path)
+    try:
+        os.kill(info["pids"]["llm-stub"], signal.SIGKILL)
+        assert proc.wait(timeout=30) == 1
+    finally:
+        if proc.poll() is None:  # pragma: no cover - only when the test already failed
+            proc.kill()
+    assert _gone(info["pids"]["gateway"])
