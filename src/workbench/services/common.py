@@ -270,7 +270,9 @@ def memory_snapshot(limit_bytes: int | None = None) -> dict[str, Any]:
     dict
         ``rss_bytes``, ``vms_bytes``, ``limit_bytes``, ``pressure`` (see
         :func:`pressure_level`), ``gc`` (``counts`` per generation, ``collections`` and
-        ``collected`` totals per generation, ``objects`` tracked), ``pid``.
+        ``collected`` totals per generation), ``pid``. The number of tracked objects is left
+        out on purpose: ``gc.get_objects()`` builds a list of the whole heap, perturbing the
+        very memory being reported.
     """
     info = psutil.Process().memory_info()
     stats = gc.get_stats()
@@ -284,7 +286,6 @@ def memory_snapshot(limit_bytes: int | None = None) -> dict[str, Any]:
             "counts": list(gc.get_count()),
             "collections": [s.get("collections", 0) for s in stats],
             "collected": [s.get("collected", 0) for s in stats],
-            "objects": len(gc.get_objects()),
         },
     }
 
