@@ -102,6 +102,7 @@ class _State:
     stopped_early: str | None = None
     stopping_at: float | None = None
     lag_greenlet: Any = None
+    last_phase: int | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -364,6 +365,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
             "open_lead_s": STATE.open_lead_s,
             "timeline": STATE.timeline,
             "stopped_early": STATE.stopped_early,
+            "last_phase": STATE.last_phase,
             "cpu_warning": bool(getattr(runner, "cpu_warning_emitted", False))
             or bool(getattr(runner, "worker_cpu_warning_emitted", False)),
         }
@@ -443,6 +445,7 @@ class WorkbenchShape(LoadTestShape):
                 why = self._window_breaks_slo(sched)
                 if why:
                     STATE.stopped_early = f"step {self._phase} broke the SLO: {why}"
+                    STATE.last_phase = self._phase
                     return None
             total = self.runner.stats.total
             self._mark = (total.num_requests, total.num_failures, dict(total.response_times))

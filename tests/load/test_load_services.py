@@ -79,6 +79,7 @@ def test_step_load_finds_a_knee(load_services, workspace):
     )  # fmt: skip
     assert [p["users"] for p in r.phases] == [1, 4]
     assert r.knee is not None and r.knee["users"] in (1, 4)
+    assert r.ok  # a step load passes when a knee exists (and carries min_rps, unset here)
     frame = read_run(r.run_dir)
     assert {"load/gateway/step/1-users", "load/gateway/step/4-users"} <= set(frame["case"])
     knee_rows = frame.filter(pl.col("case") == "throughput/requests_per_second")
@@ -121,3 +122,14 @@ def test_open_model_sees_the_stall_the_closed_model_hides(stall_server, workspac
     assert opened.total["p99"] > 5 * closed.total["p99"]
     # Service time (from the actual send) does not carry the correction.
     assert opened.total["service_p99"] <= opened.total["p99"]
+
+
+def test_spike_has_three_phases(load_services, workspace):
+    r = run_load_test(
+        "health", users=2, shape="spike", spike_users=12, duration_s=4.5,
+        host=load_services.gateway, api_key=load_services.api_key, progress=False,
+        record=False,
+    )  # fmt: skip
+    assert [p["label"] for p in r.phases] == ["baseline", "spike", "recovery"]
+    assert [p["users"] for p in r.phases] == [2, 12, 2]
+    assert r.total["failures"] == 0

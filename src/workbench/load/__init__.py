@@ -91,7 +91,8 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         "Run a headless Locust load test against the gateway and record it. Without --host it "
         "uses a running `workbench serve` (loopback only) or starts the services itself on "
         "free loopback ports and stops them after. Results go to reports/<run-id>/ (Locust's "
-        "CSV and HTML in load/). Exit code: 0 when every SLO check holds, 1 when one fails, "
+        "CSV and HTML in load/). Exit code: 0 when every SLO check holds (for a step load: "
+        "some step met the p99 and error limits and carried --min-rps), 1 when one fails, "
         "2 on an error."
     )
     parser.add_argument(
