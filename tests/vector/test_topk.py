@@ -193,3 +193,29 @@ def test_worker_threads_give_the_same_answer(metric, monkeypatch):
     for got, want in zip(three, one, strict=True):
         np.testing.assert_array_equal(got, want)
     naive.assert_topk_equal(*three, queries, base, 25, metric)
+
+
+def test_concurrent_searches_agree_and_restore_blas_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {
+            lib["filepath"]: lib["num_threads"]
+            for lib in threadpool_info()
+            if lib["user_api"] == "blas"
+        }
+
+    before = blas_threads()
+    rng = np.random.default_rng(9)
+    base = rng.standard_normal((20000, 16)).astype(np.float32)
+    queries = [rng.standard_normal((5, 16)).astype(np.float32) for _ in range(8)]
+    want = [topk(q, base, 5) for q in queries]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda q: topk(q, base, 5), queries))
+    for (gs, gi), (ws, wi) in zip(got, want, strict=True):
+        np.testing.assert_array_equal(gi, wi)
+        np.testing.assert_array_equal(gs, ws)
+    after = blas_threads()
+    assert {path: after[path] for path in before} == before

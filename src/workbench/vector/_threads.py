@@ -14,7 +14,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numba
@@ -38,9 +38,31 @@ def _controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def single_threaded_blas() -> AbstractContextManager[Any]:
-    """Hold every loaded BLAS at one thread (process-wide, restored on exit)."""
-    return _controller().limit(limits=1, user_api="blas")
+_holders = 0
+_limit: Any = None
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Hold every loaded BLAS at one thread while any search in the process runs.
+
+    The limit is process-wide, so concurrent searches share one: the first to enter sets
+    it, the last to leave restores the previous thread counts (nesting threadpoolctl's own
+    context managers from several threads would restore them in the wrong order).
+    """
+    global _holders, _limit
+    with _lock:
+        if _holders == 0:
+            _limit = _controller().limit(limits=1, user_api="blas")
+        _holders += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _holders -= 1
+            if _holders == 0:
+                _limit.restore_original_limits()
+                _limit = None
 
 
 def _executor() -> ThreadPoolExecutor:
