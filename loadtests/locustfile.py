@@ -103,6 +103,7 @@ class _State:
     stopping_at: float | None = None
     lag_greenlet: Any = None
     last_phase: int | None = None
+    warmup_requests: int = 0
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -236,7 +237,10 @@ def _on_request(
         latency = service
         phase = None
         if sched is not None and STATE.t0 is not None:
-            phase = sched.phase_at(start - STATE.t0)
+            if start - STATE.t0 < sched.warmup_s:
+                STATE.warmup_requests += 1
+                return
+            phase = sched.phase_at(start - STATE.t0 - sched.warmup_s)
     if phase is None:
         # Requests finishing during the stop grace belong to the last phase.
         phase = len(sched.phases) - 1 if sched is not None else 0
@@ -366,6 +370,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
             "timeline": STATE.timeline,
             "stopped_early": STATE.stopped_early,
             "last_phase": STATE.last_phase,
+            "warmup_requests": STATE.warmup_requests,
             "cpu_warning": bool(getattr(runner, "cpu_warning_emitted", False))
             or bool(getattr(runner, "worker_cpu_warning_emitted", False)),
         }
@@ -437,7 +442,9 @@ class WorkbenchShape(LoadTestShape):
             if t > _open_lead(sched) + sched.duration_s:
                 return None
             return sched.max_users, sched.spawn_rate, classes
-        idx = sched.phase_at(t)
+        if t < sched.warmup_s:
+            return sched.phases[0].users, sched.spawn_rate, classes
+        idx = sched.phase_at(t - sched.warmup_s)
         if idx is None:
             return None
         if idx != self._phase:

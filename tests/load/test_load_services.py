@@ -74,7 +74,7 @@ def test_impossible_slo_fails_the_run(load_services, workspace, monkeypatch, cap
 
 def test_step_load_finds_a_knee(load_services, workspace):
     r = run_load_test(
-        "gateway", users=[1, 4], duration_s=6, host=load_services.gateway,
+        "gateway", users=[1, 4], duration_s=6, warmup_s=1, host=load_services.gateway,
         api_key=load_services.api_key, slo=SLO(max_p99_s=60.0), progress=False,
     )  # fmt: skip
     assert [p["users"] for p in r.phases] == [1, 4]

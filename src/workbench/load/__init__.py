@@ -165,6 +165,10 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights", metavar="NAME=W,...", help="override endpoint weights, e.g. chat=0"
     )
+    parser.add_argument(
+        "--warmup", default="0", metavar="D",
+        help="closed model: load for D before --duration without recording it (e.g. 2s)",
+    )  # fmt: skip
     parser.add_argument("--think-ms", type=float, default=0.0, help="closed-model think time")
     parser.add_argument("--run-id", help="record into this run id (default: a new one)")
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
@@ -204,6 +208,7 @@ def run_load(args: argparse.Namespace) -> int:
             stop_on_slo=args.stop_on_slo,
             weights=args.weights,
             think_s=args.think_ms / 1000.0,
+            warmup_s=0.0 if args.warmup in ("0", "", None) else parse_duration(args.warmup),
             max_in_flight=args.max_in_flight,
             arrivals=args.arrivals,
             run_dir=run_dir_for(args.run_id) if args.run_id else None,

@@ -21,6 +21,7 @@ Nothing here imports Locust.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import math
@@ -505,6 +506,7 @@ def _schedule_for(
     arrivals: str,
     stop_on_slo: bool,
     slo: SLO,
+    warmup_s: float = 0.0,
 ) -> Schedule:
     if rate is not None:
         if users is not None and max_in_flight is None:
@@ -530,17 +532,13 @@ def _schedule_for(
         sched = constant_schedule(int(users), duration_s)
     else:
         raise ValueError(f"shape must be constant, step or spike, got {shape!r}")
-    if not slo.empty:
-        sched = Schedule(
-            sched.kind,
-            sched.phases,
-            sched.spawn_rate,
-            sched.stop_on_slo,
-            sched.arrivals,
-            sched.seed,
-            slo={"max_p99_s": slo.max_p99_s, "max_error_ratio": slo.max_error_ratio},
-        )
-    return sched
+    if warmup_s and sched.open_model:
+        raise ValueError("warmup_s is for the closed model (the open model has its own lead)")
+    return dataclasses.replace(
+        sched,
+        slo={"max_p99_s": slo.max_p99_s, "max_error_ratio": slo.max_error_ratio},
+        warmup_s=float(warmup_s),
+    )
 
 
 def _progress_printer(stream: TextIO, total_s: float, enabled: bool):
@@ -661,6 +659,7 @@ def run_load_test(
     stop_on_slo: bool = False,
     weights: Mapping[str, float] | None = None,
     think_s: float = 0.0,
+    warmup_s: float = 0.0,
     max_in_flight: int | None = None,
     arrivals: str = "uniform",
     run_dir: str | Path | None = None,
@@ -715,6 +714,8 @@ def run_load_test(
         Per-endpoint weights overriding the scenario's.
     think_s : float
         Closed model: pause between a user's requests.
+    warmup_s : float
+        Closed model: seconds of load before ``duration_s`` whose requests are not recorded.
     run_dir : path, optional
         Record into this run (a notebook's ``run_dir``); default: a new run ``<id>-load``.
     label : str, optional
@@ -768,8 +769,9 @@ def run_load_test(
         )
     slo = slo or SLO()
     sched = _schedule_for(
-        users, rate, duration, shape, spike_users, max_in_flight, arrivals, stop_on_slo, slo
-    )
+        users, rate, duration, shape, spike_users, max_in_flight, arrivals, stop_on_slo, slo,
+        warmup_s,
+    )  # fmt: skip
     mix = weights_for(scenario, weights)
     think_s = float(think_s)
     if think_s < 0:
@@ -927,11 +929,13 @@ def _launch(
              "--loglevel", "INFO"]
             for _ in range(workers)
         ]  # fmt: skip
-    show, end = _progress_printer(out, sched.duration_s, progress)
+    show, end = _progress_printer(out, sched.warmup_s + sched.duration_s, progress)
     procs: list[subprocess.Popen[str]] = []
     threads: list[threading.Thread] = []
     logs: list[TextIO] = []
-    deadline_s = sched.duration_s + _GRACE_S + (1.0 + sched.max_users / sched.spawn_rate)
+    deadline_s = (
+        sched.warmup_s + sched.duration_s + _GRACE_S + (1.0 + sched.max_users / sched.spawn_rate)
+    )
     if remote_workers:
         deadline_s += 60.0  # the master's wait for the remote workers
     try:
@@ -1059,6 +1063,7 @@ def _record(
         "users": sched.max_users,
         "rates": [p.rate for p in sched.phases] if sched.open_model else None,
         "duration_s": sched.duration_s,
+        "warmup_s": sched.warmup_s,
         "workers": r.workers,
         "host": r.host,
         "generator_saturated": bool(r.generator.get("saturated")),

@@ -85,6 +85,12 @@ class Schedule:
         Open model only: evenly spaced intended send times, or exponential gaps (seeded).
     seed : int
         Seed of the Poisson arrivals.
+    slo : dict
+        ``max_p99_s`` / ``max_error_ratio`` for ``stop_on_slo``.
+    warmup_s : float
+        Closed model: seconds at the first phase's users before the phases begin, whose
+        requests are not recorded (connections opened, caches and JIT warm). Phase times
+        count from the end of the warm-up.
     """
 
     kind: str
@@ -94,6 +100,7 @@ class Schedule:
     arrivals: str = "uniform"
     seed: int = 0
     slo: dict = field(default_factory=dict, compare=False)
+    warmup_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -111,6 +118,8 @@ class Schedule:
             t = p.end_s
         if self.arrivals not in ("uniform", "poisson"):
             raise ValueError(f"arrivals must be 'uniform' or 'poisson', got {self.arrivals!r}")
+        if not (self.warmup_s >= 0 and (self.warmup_s == 0 or self.kind != "open")):
+            raise ValueError(f"warmup_s must be >= 0 and is for the closed model, got {self}")
         if not self.spawn_rate > 0:
             raise ValueError(f"spawn_rate must be > 0, got {self.spawn_rate}")
 
