@@ -236,7 +236,9 @@ def _print_result(r: LoadResult) -> None:
                 file=out,
             )
     if r.knee is not None:
-        print(f"  knee: {r.knee['rps']:.1f} req/s at {r.knee['users']} users", file=out)
+        last = r.knee["index"] == r.phases[-1]["index"] and not r.stopped_early
+        more = " (the highest step tried: the real knee may be further)" if last else ""
+        print(f"  knee: {r.knee['rps']:.1f} req/s at {r.knee['users']} users{more}", file=out)
     elif r.schedule.kind == "step":
         print("  knee: no step met the SLO", file=out)
     if r.stopped_early:

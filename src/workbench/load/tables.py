@@ -128,20 +128,26 @@ def throughput_table(
 
     k = knee_of(step)
     ka = knee_of(alternative)
+
+    def at_top(r: LoadResult | None, kk: dict[str, Any] | None) -> str:
+        # The knee on the highest step tried is only a lower bound: the real one is further.
+        return ">= " if r is not None and kk and kk["index"] == r.phases[-1]["index"] else ""
+
+    top, top_a = at_top(step, k), at_top(alternative, ka)
     measured = {
         "concurrent_connections": (
-            f"{k['users']} users (knee, closed loop)" if k else "no step met the SLO"
+            f"{top}{k['users']} users (knee, closed loop)" if k else "no step met the SLO"
         )
         if step is not None
         else "-",
-        "requests_per_second": f"{_fmt(k['rps'])} req/s (knee)" if k else "-",
+        "requests_per_second": f"{top}{_fmt(k['rps'])} req/s (knee)" if k else "-",
         "memory_efficiency": f"{_fmt(rss_total_mb, ' MB', 0)} (peak RSS, all services)"
         if rss_total_mb is not None
         else "-",
     }
     alt = {
-        "concurrent_connections": f"{ka['users']} users (knee)" if ka else NOT_MEASURED,
-        "requests_per_second": f"{_fmt(ka['rps'])} req/s (knee)" if ka else NOT_MEASURED,
+        "concurrent_connections": f"{top_a}{ka['users']} users (knee)" if ka else NOT_MEASURED,
+        "requests_per_second": f"{top_a}{_fmt(ka['rps'])} req/s (knee)" if ka else NOT_MEASURED,
         "memory_efficiency": NOT_MEASURED,
     }
     rows = []
