@@ -22,6 +22,7 @@ def _fake_db_row(impl: str, backend: str, cache: bool) -> dict:
     report = datatier.LatencyReport(
         samples=samples, all=[0.001, 0.002, 0.003, 0.004], errors={}, requests=4,
         duration_s=1.0, cache_hits=2 if cache else 0,
+        server={"all": {"n": 4, "p50": 0.0005, "p95": 0.0009, "p99": 0.001}},
     )  # fmt: skip
     return {"implementation": impl, "backend": backend, "cache": cache, "status": "measured",
             "report": report, "summary": report.summary()}  # fmt: skip
@@ -34,17 +35,22 @@ def test_query_latency_rows_use_the_claim_case(tmp_path) -> None:
          "status": "not measured here: no binaries"},
     ]  # fmt: skip
     rec = Recorder(tmp_path / "run", notebook="data_tier")
-    assert datatier.record_query_latency(rec, rows, {"clients": 2}) == 3 + 3 + 3
+    assert datatier.record_query_latency(rec, rows, {"clients": 2}) == 3 + 3 + 3 + 3
     df = pl.read_parquet(rec.path)
     main = df.filter(pl.col("case") == datatier.DATABASE_OPS_CASE)
     assert sorted(main["metric"]) == ["latency_p50", "latency_p95", "latency_p99"]
     assert set(main["unit"]) == {"s"} and set(main["implementation"]) == {"python-sqlite"}
     p99 = main.filter(pl.col("metric") == "latency_p99")["value"][0]
     assert p99 == 0.004
-    assert set(df["case"]) == {datatier.DATABASE_OPS_CASE, "data_tier/get", "data_tier/list"}
+    assert set(df["case"]) == {
+        datatier.DATABASE_OPS_CASE, datatier.DATA_ACCESS_CASE, "data_tier/get", "data_tier/list",
+    }  # fmt: skip
+    access = df.filter(pl.col("case") == datatier.DATA_ACCESS_CASE)
+    assert dict(zip(access["metric"], access["value"], strict=True))["latency_p99"] == 0.001
     frame = datatier.query_latency_frame(rows)
     assert list(frame["status"]) == ["measured", "not measured here: no binaries"]
     assert frame.loc[0, "p50_ms"] == pytest.approx(2.0)
+    assert frame.loc[0, "access_p99_ms"] == pytest.approx(1.0)
 
 
 def test_hub_rows_use_the_claim_cases(tmp_path) -> None:

@@ -23,6 +23,10 @@ Routes
 ``POST /v1/conversations/{id}/messages``    ``{"role", "content"}`` or ``{"messages": [...]}``
 ``GET /v1/conversations/{id}/messages``     ``limit``, ``after_seq``
 ``GET /ready``                              database (and Redis, if configured) reachable
+``GET|DELETE /v1/stats``                    data-access time percentiles per operation
+                                            (store call; cache + store for a read by id),
+                                            without HTTP; ``DELETE`` resets them. Not
+                                            proxied by the gateway.
 ==========================================  ==================================================
 
 An agent is ``{"id", "name", "kind", "status", "description", "config", "version",
@@ -50,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import contextlib
 import json
 import os
@@ -87,6 +92,7 @@ from workbench.services.datatier_store import (
 
 __all__ = [
     "DATABASE_OPS_CASE",
+    "DATA_ACCESS_CASE",
     "DEFAULTS",
     "LatencyReport",
     "benchmark_backends",
@@ -110,6 +116,7 @@ DEFAULTS: dict[str, Any] = {
 MAX_LIMIT = 500
 _AGENT_KEYS = frozenset({"name", "kind", "status", "description", "config"})
 _MAX_CONFIG_BYTES = 64 * 1024
+_MAX_TIMINGS = 100_000
 
 
 def default_database_url() -> str:
@@ -281,9 +288,27 @@ class _Tier:
             self.cache = AgentCache(
                 str(cfg["redis_url"]), float(cfg.get("cache_ttl_s", 60.0)), registry=reg
             )
+        # Raw data-access times (store call, or cache + store for a read by id) for
+        # /v1/stats: exact percentiles without HTTP, which the histogram's buckets cannot
+        # give. Bounded, so a long run keeps only the most recent samples.
+        self.timings: dict[str, collections.deque[float]] = {}
+
+    def note(self, op: str, seconds: float) -> None:
+        buf = self.timings.get(op)
+        if buf is None:
+            buf = self.timings[op] = collections.deque(maxlen=_MAX_TIMINGS)
+        buf.append(seconds)
+
+    def stats(self) -> dict[str, Any]:
+        ops = {op: list(xs) for op, xs in self.timings.items() if xs}
+        every = [x for xs in ops.values() for x in xs]
+        out: dict[str, Any] = {
+            op: {"n": len(xs), **percentiles(xs)} for op, xs in {**ops, "all": every}.items() if xs
+        }
+        return out
 
     async def run(self, op: str, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any,
-                  **kwargs: Any) -> Any:  # fmt: skip
+                  note: bool = True, **kwargs: Any) -> Any:  # fmt: skip
         t0 = time.perf_counter()
         try:
             return await fn(*args, **kwargs)
@@ -292,7 +317,10 @@ class _Tier:
                 self.m_exhausted.inc()
             raise
         finally:
-            self.m_db.labels(op).observe(time.perf_counter() - t0)
+            dt = time.perf_counter() - t0
+            self.m_db.labels(op).observe(dt)
+            if note:
+                self.note(op, dt)
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
@@ -370,15 +398,32 @@ def create_app(settings: Mapping[str, Any]) -> Any:
 
     async def get_agent(request: Request) -> Response:
         agent_id = _id(request, "agent_id")
+        t0 = time.perf_counter()
         if tier.cache is None:
-            agent = await tier.run("get", store().get_agent, agent_id)
-            return JSONResponse(agent, headers={"X-Cache": "off"})
-        cached = await tier.cache.get(agent_id)
-        if cached is not None:
-            return JSONResponse(cached, headers={"X-Cache": "hit"})
-        agent = await tier.run("get", store().get_agent, agent_id)
-        await tier.cache.fill(agent)
-        return JSONResponse(agent, headers={"X-Cache": "miss"})
+            agent = await tier.run("get", store().get_agent, agent_id, note=False)
+            state = "off"
+        else:
+            agent = await tier.cache.get(agent_id)
+            state = "hit"
+            if agent is None:
+                agent = await tier.run("get", store().get_agent, agent_id, note=False)
+                await tier.cache.fill(agent)
+                state = "miss"
+        tier.note("get", time.perf_counter() - t0)
+        return JSONResponse(agent, headers={"X-Cache": state})
+
+    async def stats(request: Request) -> Response:
+        if request.method == "DELETE":
+            tier.timings.clear()
+            return Response(status_code=204)
+        assert tier.store is not None
+        body = {
+            "backend": tier.store.dialect,
+            "cache": tier.cache is not None,
+            "pool_size": int(cfg["pool_size"]),
+            "access": tier.stats(),
+        }
+        return JSONResponse(body)
 
     async def patch_agent(request: Request) -> Response:
         agent_id = _id(request, "agent_id")
@@ -475,6 +520,7 @@ def create_app(settings: Mapping[str, Any]) -> Any:
 
     routes = [
         Route("/ready", ready, methods=["GET"]),
+        Route("/v1/stats", stats, methods=["GET", "DELETE"]),
         Route("/v1/agents", create_agent, methods=["POST"]),
         Route("/v1/agents", list_agents, methods=["GET"]),
         Route("/v1/agents/batch", create_batch, methods=["POST"]),
@@ -605,7 +651,9 @@ def measure_query_latency(
     -------
     LatencyReport
         Latencies in seconds. Non-2xx answers are counted in ``errors`` and not in the
-        latency samples.
+        latency samples. ``server`` holds the data tier's own data-access percentiles for
+        the measured window (``GET /v1/stats``: no HTTP, no client), or ``None`` when
+        ``base_url`` is the gateway, which does not proxy that route.
     """
     import httpx
 
@@ -681,7 +729,18 @@ def measure_query_latency(
                     if r.headers.get("x-cache") == "hit":
                         report["cache_hits"] += 1
 
-            await asyncio.gather(*(one(w) for w in range(clients)))
+            async def reset_server_stats() -> None:
+                # The data tier's own timings of the measured window only (not warm-up).
+                await asyncio.sleep(max(0.0, t_measure - time.perf_counter()))
+                with contextlib.suppress(httpx.HTTPError):
+                    await client.delete("/v1/stats")
+
+            await asyncio.gather(reset_server_stats(), *(one(w) for w in range(clients)))
+            report["server"] = None
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                r = await client.get("/v1/stats")
+                if r.status_code == 200:
+                    report["server"] = r.json()["access"]
         return report
 
     return _in_thread(main)
@@ -807,14 +866,18 @@ def _fresh_database(server_url: str, name: str) -> str:
 
 #: The result-store case of the plan's "Database Ops" row (Table 2) and phase-1 metric.
 DATABASE_OPS_CASE = "response_time/database_ops"
+#: The data tier's own data-access time (store call, or cache + store), without HTTP.
+DATA_ACCESS_CASE = "data_tier/access"
 
 
 def query_latency_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
     """One line per backend x cache from :func:`benchmark_backends`, latencies in ms.
 
     Columns: ``implementation``, ``status``, ``requests``, ``errors``, ``cache_hit_share``,
-    ``p50_ms``, ``p95_ms``, ``p99_ms`` (every operation), ``get_p50_ms``, ``get_p99_ms``
-    (point reads, the cached path). Unmeasured combinations keep their reason in ``status``.
+    ``p50_ms``, ``p95_ms``, ``p99_ms`` (every operation, as the client saw it),
+    ``get_p50_ms``, ``get_p99_ms`` (point reads, the cached path), ``access_p50_ms`` ..
+    ``access_p99_ms`` (the service's own data-access time, no HTTP). Unmeasured
+    combinations keep their reason in ``status``.
     """
     import pandas as pd
 
@@ -834,6 +897,13 @@ def query_latency_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
             )
             if "get" in s:
                 line.update(get_p50_ms=s["get"]["p50"] * 1e3, get_p99_ms=s["get"]["p99"] * 1e3)
+            server = (rep.get("server") or {}).get("all")
+            if server:
+                line.update(
+                    access_p50_ms=server["p50"] * 1e3,
+                    access_p95_ms=server["p95"] * 1e3,
+                    access_p99_ms=server["p99"] * 1e3,
+                )
         out.append(line)
     return pd.DataFrame(out)
 
@@ -842,8 +912,9 @@ def record_query_latency(
     recorder: Any, rows: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None
 ) -> int:
     """Record p50/p95/p99 (seconds) of each measured combination under
-    :data:`DATABASE_OPS_CASE`, and per operation under ``data_tier/<op>``; returns the
-    number of rows written. Unmeasured combinations are not recorded."""
+    :data:`DATABASE_OPS_CASE` (client-side), per operation under ``data_tier/<op>``, and the
+    service's own data-access time under :data:`DATA_ACCESS_CASE`; returns the number of
+    rows written. Unmeasured combinations are not recorded."""
     written = 0
     for r in rows:
         if r["status"] != "measured":
@@ -860,6 +931,14 @@ def record_query_latency(
                     case, r["implementation"], f"latency_{name}", value, "s", n=len(xs),
                     min=min(xs), median=percentiles(list(xs), (50,))["p50"], max=max(xs),
                     params=p, flush=False,
+                )  # fmt: skip
+                written += 1
+        server = (rep.get("server") or {}).get("all")
+        if server:
+            for name in ("p50", "p95", "p99"):
+                recorder.record(
+                    DATA_ACCESS_CASE, r["implementation"], f"latency_{name}", server[name], "s",
+                    n=server["n"], params=p, flush=False,
                 )  # fmt: skip
                 written += 1
     recorder.flush()
