@@ -262,8 +262,12 @@ class Workload:
             t = _diurnal_kernel(n, self.rate_rps, self.amplitude, self.period_s, ctx)
         table = encode([self.prompt_tokens, self.completion_tokens])
         tok_ctx = new_ctx(stream_seed(seed, 4))
-        prompt = _tokens_kernel(n, table.kind, table.p, table.values, 0, tok_ctx)
-        completion = _tokens_kernel(n, table.kind, table.p, table.values, 1, tok_ctx)
+        prompt, completion = (
+            np.full(n, round(d.mean), dtype=np.int64)
+            if d.kind == "det"
+            else _tokens_kernel(n, table.kind, table.p, table.values, row, tok_ctx)
+            for row, d in enumerate((self.prompt_tokens, self.completion_tokens))
+        )
         return Arrivals(t, prompt, completion)
 
 
