@@ -9,8 +9,10 @@ import httpx
 import polars as pl
 import pytest
 
+from workbench.claims import load_claims
 from workbench.cli import main
 from workbench.load import SLO, run_load_test
+from workbench.load.tables import NOT_MEASURED, throughput_table
 from workbench.results import read_run
 
 pytestmark = pytest.mark.services
@@ -84,6 +86,11 @@ def test_step_load_finds_a_knee(load_services, workspace):
     assert {"load/gateway/step/1-users", "load/gateway/step/4-users"} <= set(frame["case"])
     knee_rows = frame.filter(pl.col("case") == "throughput/requests_per_second")
     assert knee_rows["value"][0] == pytest.approx(r.knee["rps"])
+    # The notebook's table 3: measured knee beside the plan, Go/Rust "not measured here".
+    table = throughput_table(load_claims(), r, 123.0)
+    assert table["measured (Go/Rust)"].to_list() == [NOT_MEASURED] * 3
+    assert "req/s (knee)" in table["measured (python reference)"][1]
+    assert table["plan current"][1] == "500 req/s"
 
 
 @pytest.mark.slow
