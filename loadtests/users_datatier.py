@@ -4,8 +4,9 @@ Import :class:`DatatierUser` into a locustfile (``workbench load`` does); run it
 
     locust -f loadtests/users_datatier.py --headless -u 20 -r 5 -t 30s --host http://127.0.0.1:8700
 
-The API key comes from ``WORKBENCH_API_KEY`` or, failing that, from ``.workbench/serve.json``
-written by ``workbench serve`` (which also gives the gateway URL when ``--host`` is not set).
+The API key comes from ``--wb-api-key`` (when run through the workbench locustfile), else
+``WORKBENCH_API_KEY``, else ``.workbench/serve.json`` written by ``workbench serve`` (which
+also gives the gateway URL when ``--host`` is not set).
 
 Each user owns a few agents (created in ``on_start`` with unique names, deleted in
 ``on_stop``), so users never step on each other and no request is expected to fail. The mix
@@ -23,7 +24,7 @@ from typing import Any
 
 from locust import FastHttpUser, between, task
 
-__all__ = ["DatatierUser", "serve_info"]
+__all__ = ["DatatierUser", "api_key", "serve_info"]
 
 
 def serve_info() -> dict[str, Any]:
@@ -43,6 +44,17 @@ def serve_info() -> dict[str, Any]:
 _INFO = serve_info()
 
 
+def api_key(environment: Any) -> str:
+    """The key: ``--wb-api-key`` (the workbench locustfile's option), else the environment,
+    else ``serve.json``."""
+    opts = getattr(environment, "parsed_options", None)
+    return (
+        getattr(opts, "wb_api_key", "")
+        or os.environ.get("WORKBENCH_API_KEY", "")
+        or str(_INFO.get("api_key") or "")
+    )
+
+
 class DatatierUser(FastHttpUser):
     """CRUD mix on ``/v1/agents`` (see the module docstring)."""
 
@@ -52,7 +64,7 @@ class DatatierUser(FastHttpUser):
     own_agents = 5
 
     def on_start(self) -> None:
-        key = _INFO.get("api_key") or os.environ.get("WORKBENCH_API_KEY", "")
+        key = api_key(self.environment)
         self.headers = {"Authorization": f"Bearer {key}"}
         self.tag = f"load-{uuid.uuid4().hex[:10]}"
         self.ids: list[str] = []

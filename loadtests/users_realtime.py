@@ -5,7 +5,8 @@ Import :class:`RealtimeUser` into a locustfile (``workbench load`` does); run it
     locust -f loadtests/users_realtime.py --headless -u 50 -r 10 -t 30s
 
 The hub URL comes from ``WORKBENCH_REALTIME_URL`` or ``serve.json`` (key ``"realtime"``), the
-key from ``WORKBENCH_API_KEY`` or ``serve.json``. Each user opens one WebSocket
+key from ``--wb-api-key`` (the workbench locustfile's option), ``WORKBENCH_API_KEY`` or
+``serve.json``. Each user opens one WebSocket
 (authenticating with ``?api_key=``), subscribes to one of ``channels`` shared channels, and
 publishes a small message about once a second carrying ``time.time_ns()``. Every delivered
 message is reported to Locust as request type ``WS``, name ``publish->receive``, with the
@@ -54,6 +55,8 @@ class RealtimeUser(User):
 
     def on_start(self) -> None:
         url, key = _hub()
+        opts = getattr(self.environment, "parsed_options", None)
+        key = getattr(opts, "wb_api_key", "") or key
         if not url:
             raise RuntimeError("no realtime URL: set WORKBENCH_REALTIME_URL or run workbench serve")
         RealtimeUser._counter += 1
