@@ -64,12 +64,14 @@ def topk(
 
     Notes
     -----
-    O(n_queries * n * dim) arithmetic, done as blocked BLAS products; each block of scores
-    is consumed straight away by a compiled selection (parallel over queries, one bounded
-    heap of size k per query), so extra memory is O(n_queries * k) plus one score block
-    (4 MiB), never an n_queries x n matrix. The k winners' scores are recomputed in float64,
-    so returned scores are exact to float32 rounding; the selection itself runs on float32
-    scores, so two base vectors closer than float32 rounding may swap places.
+    O(n_queries * n * dim) arithmetic, done as blocked BLAS products (one BLAS thread);
+    each block of scores is consumed at once by a compiled selection that keeps a bounded
+    heap of size k per query. Blocks are shared out between worker threads
+    (``NUMBA_NUM_THREADS``), each with its own heaps, merged at the end; so extra memory is
+    O(threads * (n_queries * k + one 4 MiB score block)), never an n_queries x n matrix.
+    The winners' scores are recomputed in float64, so returned scores are exact to float32
+    rounding; the selection itself runs on float32 scores, so two base vectors closer than
+    float32 rounding may swap places. The result does not depend on the thread count.
 
     Examples
     --------
@@ -120,8 +122,12 @@ def exact_search(
         qb = Qs[q0 : q0 + QUERY_BLOCK]
         nqb = qb.shape[0]
         bs = _rows_per_block(nqb, n)
+        want = min(_threads.workers(), max(1, nqb * n * B.shape[1] // MIN_WORK))
+        if want > 1:
+            # a few blocks per worker, so one query's pass over the base is shared too
+            bs = min(bs, max(512, -(-n // (4 * want))))
         n_blocks = -(-n // bs)
-        n_workers = min(_threads.workers(), n_blocks, max(1, nqb * n * B.shape[1] // MIN_WORK))
+        n_workers = min(want, n_blocks)
 
         def work(blocks, qb=qb, nqb=nqb, bs=bs):
             buf = np.empty(nqb * bs, dtype=np.float32)
