@@ -596,6 +596,15 @@ def _stop(procs: Sequence[subprocess.Popen[str]], timeout: float = 10.0) -> None
             p.wait()
 
 
+def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child before exec
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -951,7 +960,10 @@ def _launch(
                 text=True,
                 env=env,
                 cwd=str(locustfile.parent),
+                # Own session: a terminal's Ctrl-C reaches only us, and we stop Locust in
+                # order; the death signal stops it even if we are killed outright.
                 start_new_session=True,
+                preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
             )
             procs.append(p)
             t = threading.Thread(target=_pump, args=(p, log, show if i == 0 else (lambda _: None)))
