@@ -29,8 +29,11 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def workers() -> int:
-    """Worker threads a search may use: numba's thread count (``NUMBA_NUM_THREADS``)."""
-    return numba.get_num_threads()
+    """Worker threads a search may use: ``NUMBA_NUM_THREADS`` (default: the CPU count).
+
+    Read from numba's configuration rather than ``numba.get_num_threads()``, which would
+    start numba's thread pool just to answer."""
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))
 
 
 @functools.cache
