@@ -148,3 +148,99 @@ def test_bad_rule_is_a_clear_error(claims):
     )
     with pytest.raises(ClaimsError, match="needs a baseline"):
         load_rules(bad)
+
+
+def test_a_lower_bound_that_falls_short_is_inconclusive_not_contradicted(claims, tmp_path):
+    held = EvidenceRule(
+        claim="tables.throughput.concurrent_connections.target",
+        kind="target",
+        metric="connections_held",
+        case="throughput/concurrent_connections",
+        candidate="python-hub",
+        lower_bound=True,
+        what="held",
+    )
+    frame = _frame(
+        tmp_path,
+        [
+            (
+                "throughput/concurrent_connections",
+                "python-hub",
+                "connections_held",
+                "connections",
+                [200.0],
+            )
+        ],
+    )
+    (v,) = evaluate(claims, frame, [held])
+    assert v.verdict == "inconclusive" and "lower bound" in v.explanation
+    frame = _frame(
+        tmp_path,
+        [
+            (
+                "throughput/concurrent_connections",
+                "python-hub",
+                "connections_held",
+                "connections",
+                [12000.0],
+            )
+        ],
+    )
+    (v,) = evaluate(claims, frame, [held])
+    assert v.verdict == "supported"
+
+
+def test_memory_targets_compare_bytes_with_megabytes(claims, tmp_path):
+    rss = EvidenceRule(
+        claim="kpis.memory",
+        kind="target",
+        claim_unit="MB",
+        metric="rss_peak",
+        case="throughput/memory_efficiency",
+        candidate="python-services",
+        what="rss",
+    )
+    over = _frame(
+        tmp_path,
+        [("throughput/memory_efficiency", "python-services", "rss_peak", "bytes", [800 * 2.0**20])],
+    )
+    under = _frame(
+        tmp_path,
+        [("throughput/memory_efficiency", "python-services", "rss_peak", "bytes", [600 * 2.0**20])],
+    )
+    assert evaluate(claims, over, [rss])[0].verdict == "contradicted"  # 800 MB > 700 MB
+    assert evaluate(claims, under, [rss])[0].verdict == "supported"
+
+
+def test_improvement_pairs_a_lone_baseline_despite_different_parameters(claims, tmp_path):
+    mem = EvidenceRule(
+        claim="tables.memory.api_gateway.improvement",
+        kind="improvement",
+        metric="memory",
+        case="memory/api_gateway",
+        baseline="v8-model",
+        candidate="go-model",
+        what="mem",
+    )
+    rec = Recorder(tmp_path / "run", notebook="nb")
+    rec.record(
+        "memory/api_gateway",
+        "v8-model",
+        "memory",
+        150.0,
+        "MB",
+        params={"gc": "v8"},
+        provenance="simulated",
+    )
+    rec.record(
+        "memory/api_gateway",
+        "go-model",
+        "memory",
+        75.0,
+        "MB",
+        params={"gogc": 100},
+        provenance="simulated",
+    )
+    (v,) = evaluate(claims, rec.frame, [mem])
+    assert v.measured == pytest.approx(50.0) and v.verdict == "supported"
+    assert v.provenance == "simulated"

@@ -302,10 +302,13 @@ def resolve(claims: Claims, ref: str) -> _Figure:
             svc = claims.services[parts[1]]
             for fig in svc.get("figures", []):
                 if fig["metric"] == parts[2]:
+                    # "3x faster" is a factor, "50% lower" a reduction
+                    unit_kind = {"x": "factor", "%": "pct_less"}.get(fig.get("unit"))
                     return _Figure(
                         float(fig["value"]),
                         f"{svc['id']} target: {svc['target']}",
                         bound=fig.get("bound"),
+                        kind=fig.get("kind", unit_kind),
                     )
             raise KeyError(parts[2])
         if head == "context":
@@ -323,7 +326,10 @@ def resolve(claims: Claims, ref: str) -> _Figure:
             phase = next(p for p in claims.phases if str(p["phase"]) == parts[1])
             m = next(m for m in phase["metrics"] if m["id"] == parts[2])
             return _Figure(
-                float(m["value"]), f"phase {parts[1]}: {m['text']}", bound=m.get("bound")
+                float(m["value"]),
+                f"phase {parts[1]}: {m['text']}",
+                bound=m.get("bound"),
+                kind=m.get("kind"),
             )
     except (KeyError, IndexError, StopIteration, TypeError):
         pass

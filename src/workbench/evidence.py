@@ -48,7 +48,15 @@ from workbench.stats import median_ratio
 __all__ = ["VERDICTS", "EvidenceRule", "Verdict", "evaluate", "load_rules"]
 
 VERDICTS = ("supported", "contradicted", "inconclusive", "not measurable here")
-_SECONDS = {"ms": 1e-3, "s": 1.0, "us": 1e-6}
+# (unit in the store, unit of the claim) -> store units per claim unit. Memory: the plan's
+# "MB" is read as MiB, the unit RSS is reported in.
+_SCALE = {
+    ("s", "ms"): 1e-3,
+    ("s", "us"): 1e-6,
+    ("s", "s"): 1.0,
+    ("bytes", "MB"): 2.0**20,
+    ("bytes", "GB"): 2.0**30,
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,9 @@ class EvidenceRule:
     baseline: str | None = None
     claim_unit: str | None = None
     bound: str | None = None
+    #: the measured figure is a lower bound (the test tried no more, e.g. connections held
+    #: out of those attempted): falling short of the claim is then inconclusive, not a refutation
+    lower_bound: bool = False
 
     @property
     def claim_id(self) -> str | None:
@@ -90,6 +101,7 @@ class Verdict:
     params: Mapping[str, Any] = field(default_factory=dict)
     n: int = 0
     explanation: str = ""
+    unit: str = ""
 
 
 def load_rules(claims: Claims) -> list[EvidenceRule]:
@@ -116,6 +128,14 @@ def _samples(row: Mapping[str, Any]) -> list[float]:
     if row.get("samples"):
         return [float(v) for v in json.loads(row["samples"])]
     return [float(row["value"])]
+
+
+def _show(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value * 1e3:.3g} ms"
+    if unit == "bytes":
+        return f"{value / 2**20:,.0f} MB"
+    return f"{value:,.4g} {unit}"
 
 
 def _judge(low: float, high: float, claimed: float, higher_better: bool) -> str:
@@ -146,12 +166,12 @@ def _improvement(rule: EvidenceRule, fig, base: Mapping, cand: Mapping) -> Verdi
         text = f"+{fig.value:g}%"
     verdict = _judge(low, high, fig.value, higher_better=True)
     n = min(est.n_a, est.n_b)
-    how = (
-        f"{rule.baseline} -> {rule.candidate}: {value:.1f}"
-        f"{'x' if kind == 'factor' else '%'} [95% CI {low:.1f} – {high:.1f}]"
-    )
-    if not est.has_interval:
-        how += " (no repeats: point estimate)"
+    sym = "x" if kind == "factor" else "%"
+    how = f"{rule.baseline} -> {rule.candidate}: {value:.1f}{sym}"
+    if est.has_interval:
+        how += f" [95% CI {low:.1f} – {high:.1f}{sym}, {n} repeats each]"
+    else:
+        how += " (one figure each: point estimate, no interval)"
     return Verdict(
         rule,
         verdict,
@@ -166,11 +186,12 @@ def _improvement(rule: EvidenceRule, fig, base: Mapping, cand: Mapping) -> Verdi
         json.loads(cand["params"] or "{}"),
         n,
         how,
+        "%",
     )
 
 
 def _target(rule: EvidenceRule, fig, cand: Mapping) -> Verdict:
-    scale = _SECONDS.get(rule.claim_unit or "", 1.0) if cand["unit"] == "s" else 1.0
+    scale = _SCALE.get((cand["unit"], rule.claim_unit or ""), 1.0)
     claimed = fig.value * scale
     samples = _samples(cand)
     if len(samples) >= 3:
@@ -184,11 +205,18 @@ def _target(rule: EvidenceRule, fig, cand: Mapping) -> Verdict:
         or ("lower" if higher_is_better(rule.metric, cand["unit"]) else "upper")
     )
     verdict = _judge(low, high, claimed, higher_better=bound == "lower")
+    if rule.lower_bound and verdict != "supported":
+        verdict = "inconclusive"  # it held this much; whether it can hold more was not tried
     op = "<=" if bound == "upper" else ">="
     text = f"{op} {fig.value:g} {rule.claim_unit or cand['unit']}"
-    how = f"{rule.candidate}: {value:.4g} {cand['unit']} [{low:.4g} – {high:.4g}]"
-    if len(samples) < 3:
-        how += " (no repeats: point estimate)"
+    how = f"{rule.candidate}: {_show(value, cand['unit'])}"
+    if len(samples) >= 3:
+        how += f" [95% CI {_show(low, cand['unit'])} – {_show(high, cand['unit'])}]"
+    else:
+        of = f" of {cand['n']:,} requests" if (cand["n"] or 1) > 1 else ""
+        how += f" (one figure{of}: point estimate, no interval)"
+    if rule.lower_bound:
+        how += "; a lower bound: the test tried no more"
     return Verdict(
         rule,
         verdict,
@@ -203,6 +231,7 @@ def _target(rule: EvidenceRule, fig, cand: Mapping) -> Verdict:
         json.loads(cand["params"] or "{}"),
         len(samples),
         how,
+        cand["unit"],
     )
 
 
@@ -236,11 +265,14 @@ def evaluate(
             if rule.kind == "target":
                 found.append(_target(rule, fig, cand))
                 continue
-            same = [
-                b
-                for b in _matches(evidence, rule, rule.baseline)
-                if b["case"] == cand["case"] and b["params"] == cand["params"]
+            same_case = [
+                b for b in _matches(evidence, rule, rule.baseline) if b["case"] == cand["case"]
             ]
+            # measured side by side with the same parameters; a lone baseline of the same
+            # case stands for it when the two sides carry different parameters
+            same = [b for b in same_case if b["params"] == cand["params"]]
+            if not same and len(same_case) == 1:
+                same = same_case
             if same:
                 found.append(_improvement(rule, fig, same[0], cand))
         if not found:

@@ -60,10 +60,11 @@ def _verdict_view(v: Verdict) -> dict[str, Any]:
         measured = "—"
     elif v.rule.kind == "improvement":
         unit = "x" if v.claimed_text.endswith("x") else "%"
-        measured = f"{v.measured:.1f}{unit} [{v.low:.1f} – {v.high:.1f}]"
+        measured = f"{v.measured:.1f}{unit}"
+    elif v.unit == "bytes":
+        measured = f"{v.measured / 2**20:,.0f} MB"
     else:
-        unit = "s" if v.rule.claim_unit in ("ms", "s", "us") else ""
-        measured = format_value(v.measured, unit).strip()
+        measured = format_value(v.measured, v.unit).strip()
     return {
         "verdict": v.verdict, "slug": v.verdict.replace(" ", "-"), "what": v.rule.what,
         "claimed": v.claimed_text, "measured": measured, "provenance": v.provenance,
@@ -97,6 +98,13 @@ def _claim_tables(claims: Claims, verdicts: list[Verdict]) -> list[dict[str, Any
             "chart": claim_table_chart(table),
         })  # fmt: skip
     return tables
+
+
+def _verdict_counts(verdicts: list[Verdict], tables: list[dict[str, Any]]) -> dict[str, int]:
+    """Verdicts by kind; a table row no rule measures counts as not measurable here."""
+    counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
+    counts["not measurable here"] += sum(not r["evidence"] for t in tables for r in t["rows"])
+    return counts
 
 
 def _results_table(frame: pl.DataFrame) -> list[dict[str, Any]]:
@@ -180,11 +188,12 @@ def build_report(run_dir: str | Path) -> Path:
     claims = load_claims()
     findings = audit(claims, include_ok=True)
     verdicts = evaluate(claims, frame)
+    tables = _claim_tables(claims, verdicts)
     page = _ENV.get_template("index.html.j2").render(
         meta=meta,
-        tables=_claim_tables(claims, verdicts),
+        tables=tables,
         other_verdicts=[_verdict_view(v) for v in verdicts if not v.rule.claim_id],
-        verdict_counts={k: sum(v.verdict == k for v in verdicts) for k in VERDICTS},
+        verdict_counts=_verdict_counts(verdicts, tables),
         findings=findings,
         counts={s: sum(f.severity == s for f in findings) for s in ("inconsistent", "note", "ok")},
         notebooks=meta.get("notebooks", []),
