@@ -134,3 +134,18 @@ def test_browser_check_catches_console_errors(tmp_path):
     assert any("boom" in e for e in check.console_errors)
     assert any("nope" in e for e in check.console_errors)
     assert check.broken_images == 1 and not check.ok
+
+
+def test_report_warns_when_the_load_generator_was_saturated(tmp_path):
+    from workbench.results import Recorder
+
+    saturated = tmp_path / "20260101T000000Z-load-0001"
+    Recorder(saturated, notebook="load_test").record(
+        "load/mixed", "locust", "generator_cpu_saturated", 1.0, "bool"
+    )
+    assert "CPU was saturated</strong> during load/mixed" in build_report(saturated).read_text()
+    fine = tmp_path / "20260102T000000Z-load-0002"
+    Recorder(fine, notebook="load_test").record(
+        "load/mixed", "locust", "generator_cpu_saturated", 0.0, "bool"
+    )
+    assert "CPU was saturated" not in build_report(fine).read_text()

@@ -202,6 +202,9 @@ def build_report(run_dir: str | Path) -> Path:
         history=_history(run_dir.name, frame, root),
         baseline=_baseline(run_dir.name, root),
         load_reports=_load_reports(run_dir),
+        saturated=frame.filter(
+            (pl.col("metric") == "generator_cpu_saturated") & (pl.col("value") >= 1)
+        )["case"].to_list(),
         machine=meta.get("machine", {}),
         versions=meta.get("versions", {}),
         json=json,
