@@ -349,29 +349,31 @@ def _simulate_kernel(
                         down = True
             if limited:
                 out = pol.OUTCOME_RATE_LIMITED
-                dur = rtt
+                t_done = now + rtt
             else:
                 u = uniform(sctx) if any_fail else 1.0
                 if down or u < err_p[p]:
                     out = pol.OUTCOME_ERROR
-                    dur = rtt + sample(dkind, dp, dvals, 3 * p + 1, sctx)
+                    t_done = now + (rtt + sample(dkind, dp, dvals, 3 * p + 1, sctx))
                 elif u < err_p[p] + to_p[p]:
                     out = pol.OUTCOME_TIMEOUT
-                    dur = timeout
+                    t_done = now + timeout
                 else:
                     ttft = sample(dkind, dp, dvals, 3 * p + 1, sctx)
-                    dur = rtt + ttft
-                    if comp[r] > 0:
-                        dur += comp[r] / sample(dkind, dp, dvals, 3 * p + 2, sctx)
-                    out = pol.OUTCOME_OK
+                    # absolute times built from the first token on, so that
+                    # first_token_s <= end_s holds exactly in floating point
                     ft = now + rtt + ttft
-                if dur > timeout:
+                    t_done = ft
+                    if comp[r] > 0:
+                        t_done = ft + comp[r] / sample(dkind, dp, dvals, 3 * p + 2, sctx)
+                    out = pol.OUTCOME_OK
+                if t_done - now > timeout:
                     out = pol.OUTCOME_TIMEOUT
-                    dur = timeout
+                    t_done = now + timeout
                 if out == pol.OUTCOME_OK:
                     first_s[r] = ft
             cur_out[r] = out
-            nh = _push(ht, hp, hs, hr, nh, now + dur, _EV_COMPLETE, seq, r)
+            nh = _push(ht, hp, hs, hr, nh, t_done, _EV_COMPLETE, seq, r)
             seq += 1
 
         if track_breaker:
