@@ -548,3 +548,26 @@ def test_postgres_and_redis_as_a_real_process(
             assert c.get(f"/v1/agents/{aid}").headers["x-cache"] == "hit"
             assert c.patch(f"/v1/agents/{aid}", json={"kind": "k"}).json()["version"] == 2
             assert c.get(f"/v1/agents/{aid}").json()["kind"] == "k"
+
+
+@pytest.mark.integration
+def test_recovers_after_a_postgres_restart() -> None:
+    pg = _start_or_skip(start_postgres, "PostgreSQL")
+    try:
+        app = datatier.create_app({"database_url": pg.url, "pool_size": 2})
+        with serving(app) as c:
+            aid = _agent(c, "survivor")["id"]
+            pg.restart()
+            # Connections broken by the restart answer 503 (never 500) and are discarded
+            # by the pool; fresh ones follow.
+            codes = []
+            for _ in range(10):
+                r = c.get(f"/v1/agents/{aid}")
+                codes.append(r.status_code)
+                if r.status_code == 503:
+                    assert r.json()["error"] == "database_unavailable"
+            assert set(codes) <= {200, 503} and codes[-1] == 200
+            assert codes.count(503) <= 2  # at most one per pooled connection
+            assert c.get(f"/v1/agents/{aid}").json()["name"] == "survivor"
+    finally:
+        pg.stop()

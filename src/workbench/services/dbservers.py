@@ -130,10 +130,44 @@ class PostgresServer:
     bin_dir: Path
     process: subprocess.Popen[bytes] | None = None
     _prefix: list[str] = field(default_factory=list)
+    _options: list[str] = field(default_factory=list)
 
     @property
     def data_dir(self) -> Path:
         return self.root / "data"
+
+    def _pg_ctl_stop(self, mode: str) -> None:
+        # Whenever a postmaster.pid exists, whoever started the server (us, or a pg_ctl
+        # restart that daemonised it), so a server is never left running.
+        if (self.data_dir / "postmaster.pid").exists():
+            subprocess.run(
+                [*self._prefix, str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data_dir),
+                 "-m", mode, "-w", "-t", "20"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                check=False,
+            )  # fmt: skip
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _spawn(self, timeout: float) -> None:
+        log = (self.root / "postgres.log").open("ab")
+        with log:
+            self.process = subprocess.Popen(
+                [*self._prefix, str(self.bin_dir / "postgres"), "-D", str(self.data_dir),
+                 "-p", str(self.port), *self._options],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        _wait_postgres(self, timeout)
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Stop (fast: clients are disconnected) and start again on the same port and data."""
+        self._pg_ctl_stop("fast")
+        self._spawn(timeout)
 
     def stop(self) -> None:
         """Stop the server and remove its directory.
@@ -142,17 +176,7 @@ class PostgresServer:
         of a fast shutdown (which writes every dirty buffer — seconds after a test session
         has created dozens of databases) would be wasted work.
         """
-        if self.process is not None and self.process.poll() is None:
-            subprocess.run(
-                [*self._prefix, str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data_dir),
-                 "-m", "immediate", "-w", "-t", "20"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
-            )  # fmt: skip
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self._pg_ctl_stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, lines: int = 20) -> str:
@@ -227,16 +251,10 @@ def start_postgres(
         if not durable:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off",
                         "-c", "full_page_writes=off"]  # fmt: skip
-        log = (root / "postgres.log").open("ab")
+        (root / "postgres.log").touch()
         _chown_postgres(root / "postgres.log")
-        with log:
-            server.process = subprocess.Popen(
-                [*prefix, str(bin_dir / "postgres"), "-D", str(server.data_dir),
-                 "-p", str(port), *options],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        _wait_postgres(server, timeout)
+        server._options = options
+        server._spawn(timeout)
     except BaseException:
         server.stop()
         raise
