@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from workbench.config import FASTMATH, NUMBA_CACHE, PARALLEL
-from workbench.graph._parallel import thread_limit
+from workbench.config import FASTMATH, NUMBA_CACHE
+from workbench.graph._sort import merge_sort_pairs
 from workbench.graph._validate import as_vertex, as_vertex_array
 
 __all__ = ["CSRGraph"]
@@ -63,7 +63,8 @@ def _fill_rows_kernel(src, dst, w, has_w, indptr, symmetrize, drop_loops, cols, 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _sort_row(cols, vals, has_w, a, b):
-    # Stable, so duplicates stay in input order.
+    # Stable, so duplicates stay in input order. Written out rather than np.argsort:
+    # numba's generic sorts cost seconds of compile time for every new array type.
     if b - a <= _SHORT_ROW:
         for i in range(a + 1, b):
             c = cols[i]
@@ -77,21 +78,26 @@ def _sort_row(cols, vals, has_w, a, b):
             cols[j + 1] = c
             if has_w:
                 vals[j + 1] = x
-    elif has_w:
-        order = np.argsort(cols[a:b], kind="mergesort")
-        c = cols[a:b][order]
-        x = vals[a:b][order]
-        cols[a:b] = c
-        vals[a:b] = x
-    else:
-        cols[a:b].sort()
+        return
+    keys = np.empty(b - a, dtype=cols.dtype)
+    ws = np.empty(b - a if has_w else 0, dtype=np.float64)
+    for i in range(b - a):
+        keys[i] = cols[a + i]
+        if has_w:
+            ws[i] = vals[a + i]
+    # element loops rather than slice copies: slice assignment costs seconds of compile
+    sorted_k, sorted_w = merge_sort_pairs(keys, ws, has_w)
+    for i in range(b - a):
+        cols[a + i] = sorted_k[i]
+        if has_w:
+            vals[a + i] = sorted_w[i]
 
 
-@njit(cache=NUMBA_CACHE, parallel=PARALLEL, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _sort_dedupe_kernel(indptr, cols, vals, has_w, sum_dups):
     n = indptr.shape[0] - 1
     counts = np.zeros(n, dtype=np.int64)
-    for r in prange(n):
+    for r in range(n):
         a = indptr[r]
         b = indptr[r + 1]
         if b == a:
@@ -117,10 +123,10 @@ def _sort_dedupe_kernel(indptr, cols, vals, has_w, sum_dups):
     return new_indptr
 
 
-@njit(cache=NUMBA_CACHE, parallel=PARALLEL, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _compact_kernel(old_indptr, new_indptr, cols, vals, has_w, out_cols, out_vals):
     n = old_indptr.shape[0] - 1
-    for r in prange(n):
+    for r in range(n):
         a = old_indptr[r]
         b = new_indptr[r]
         for j in range(new_indptr[r + 1] - b):
@@ -210,13 +216,12 @@ def _build(src, dst, n, directed, weights, drop_loops, sum_dups):
     cols = np.empty(nnz, dtype=_index_dtype(n))
     vals = np.empty(nnz if has_w else 0, dtype=np.float64)
     _fill_rows_kernel(src, dst, w, has_w, indptr, symmetrize, drop_loops, cols, vals)
-    with thread_limit(n + nnz):
-        new_indptr = _sort_dedupe_kernel(indptr, cols, vals, has_w, sum_dups)
-        if new_indptr[-1] == nnz:
-            return new_indptr, cols, (vals if has_w else None)
-        out_cols = np.empty(int(new_indptr[-1]), dtype=cols.dtype)
-        out_vals = np.empty(int(new_indptr[-1]) if has_w else 0, dtype=np.float64)
-        _compact_kernel(indptr, new_indptr, cols, vals, has_w, out_cols, out_vals)
+    new_indptr = _sort_dedupe_kernel(indptr, cols, vals, has_w, sum_dups)
+    if new_indptr[-1] == nnz:
+        return new_indptr, cols, (vals if has_w else None)
+    out_cols = np.empty(int(new_indptr[-1]), dtype=cols.dtype)
+    out_vals = np.empty(int(new_indptr[-1]) if has_w else 0, dtype=np.float64)
+    _compact_kernel(indptr, new_indptr, cols, vals, has_w, out_cols, out_vals)
     return new_indptr, out_cols, (out_vals if has_w else None)
 
 

@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from workbench.config import FASTMATH, NUMBA_CACHE, PARALLEL
-from workbench.graph._parallel import thread_limit
+from workbench.config import FASTMATH, NUMBA_CACHE
 from workbench.graph._validate import check_int, check_real
 from workbench.graph.csr import CSRGraph
 
 __all__ = ["erdos_renyi", "rmat", "rmat_edges", "stochastic_block_model"]
 
-# Edges are drawn in this many independently seeded chunks, so the output depends on the
-# seed only, never on how many threads numba runs.
+# Edges are drawn in this many independently seeded chunks.
 _RMAT_CHUNKS = 64
 
 
-@njit(cache=NUMBA_CACHE, parallel=PARALLEL, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _rmat_kernel(scale, m, a, b, c, seed):
     src = np.empty(m, dtype=np.int64)
     dst = np.empty(m, dtype=np.int64)
     ab = a + b
     abc = a + b + c
     step = (m + _RMAT_CHUNKS - 1) // _RMAT_CHUNKS
-    for chunk in prange(_RMAT_CHUNKS):
-        # numba's generator state is per thread; reseeding at the start of each chunk makes
-        # the chunk's stream a function of (seed, chunk) alone.
+    for chunk in range(_RMAT_CHUNKS):
+        # reseeding per chunk makes each chunk's stream a function of (seed, chunk) alone,
+        # so the chunks could run in parallel and still give the same graph
         np.random.seed(seed * _RMAT_CHUNKS + chunk)
         lo = chunk * step
         hi = min(m, lo + step)
@@ -83,8 +81,7 @@ def rmat_edges(
     if a + b + c > 1.0 + 1e-12:
         raise ValueError(f"a + b + c must be <= 1, got {a + b + c}")
     n = 1 << scale
-    with thread_limit(edge_factor * n * scale):
-        src, dst = _rmat_kernel(scale, edge_factor * n, a, b, c, seed)
+    src, dst = _rmat_kernel(scale, edge_factor * n, a, b, c, seed)
     # Graph500 permutes vertex ids so that degree does not follow the id.
     perm = np.random.default_rng(seed).permutation(n).astype(np.int64)
     _relabel_kernel(src, dst, perm)
@@ -130,7 +127,7 @@ def rmat(
 
     Notes
     -----
-    O(m * scale) to draw, in parallel chunks; the Graph500 reference additionally perturbs
+    O(m * scale) to draw; the Graph500 reference additionally perturbs
     the probabilities per level ("noise"), which is left out here.
 
     Examples

@@ -21,11 +21,11 @@ class ConvergenceError(WorkbenchError, RuntimeError):
     (networkx raises ``PowerIterationFailedConvergence`` in the same case)."""
 
 
-@njit(cache=NUMBA_CACHE, parallel=PARALLEL, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _out_weight_kernel(indptr, weights, has_w):
     n = indptr.shape[0] - 1
     inv = np.zeros(n, dtype=np.float64)
-    for u in prange(n):
+    for u in range(n):
         s = 0.0
         if has_w:
             for j in range(indptr[u], indptr[u + 1]):

@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit
 
 from workbench.config import FASTMATH, NUMBA_CACHE
+from workbench.graph._sort import merge_sort_pairs
 from workbench.graph._validate import as_vertex_array, check_graph, check_int, check_real
 from workbench.graph.csr import CSRGraph
 from workbench.graph.pagerank import ConvergenceError
@@ -42,8 +43,7 @@ def _local_search_kernel(indptr, indices, weights, has_w, seeds, k, alpha, tol, 
                     visited[nv] = v
                     nv += 1
         lo = hi
-    ids = visited[:nv].copy()
-    ids.sort()
+    ids, _ = merge_sort_pairs(visited[:nv].copy(), visited[:0].copy(), False)
     # 2. induced subgraph, relabelled 0..nv-1 in id order (local[] reused as the map)
     for i in range(nv):
         local[ids[i]] = i
@@ -101,8 +101,8 @@ def _local_search_kernel(indptr, indices, weights, has_w, seeds, k, alpha, tol, 
             converged = True
             break
     # 4. rank: score descending, vertex id ascending on ties (stable sort of sorted ids)
-    order = np.argsort(-x, kind="mergesort")
-    return ids[order], x[order], converged
+    neg, ranked = merge_sort_pairs(-x, ids.copy(), True)
+    return ranked, -neg, converged
 
 
 def local_search(
