@@ -70,6 +70,8 @@ def test_happy_path(client):
         (b"{nope", "malformed_json"),
         (b"\xff\xfe", "malformed_json"),
         (b"[1, 2]", "invalid_request"),
+        (b'{"n": NaN}', "malformed_json"),
+        (b'{"n": -Infinity}', "malformed_json"),
         (b'{"n": "3"}', "invalid_field"),
         (b'{"n": true}', "invalid_field"),
         (b'{"n": 11}', "invalid_field"),

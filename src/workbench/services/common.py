@@ -156,6 +156,12 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, detail, exc.headers)
 
 
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity, which RFC 8259 does not; letting them through
+    # turns into 500s wherever a number reaches a database or a kernel.
+    raise ValueError(f"{name} is not valid JSON (RFC 8259 has no NaN or Infinity)")
+
+
 async def read_json(request: Request, *, expect: type | tuple[type, ...] = dict) -> Any:
     """Parse the request body as JSON, or raise :class:`ApiError` 422 saying why.
 
@@ -171,7 +177,7 @@ async def read_json(request: Request, *, expect: type | tuple[type, ...] = dict)
     if not body:
         raise ApiError(422, "malformed_json", "request body is empty; expected a JSON object")
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(422, "malformed_json", f"request body is not valid JSON: {exc}") from None
     if not isinstance(data, expect):
