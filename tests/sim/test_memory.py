@@ -378,3 +378,16 @@ def test_native_memory_adds_to_rss_only(runtime):
     b = simulate(w.replace(native_mb=25.0), runtime, 20, 0.01).summary()
     assert b["mean_rss_mb"] == pytest.approx(a["mean_rss_mb"] + 25.0)
     assert b["peak_heap_mb"] == a["peak_heap_mb"] and b["gc_cycles"] == a["gc_cycles"]
+
+
+def test_v8_young_generation_never_exceeds_its_semi_space():
+    # In-flight bytes far larger than a semi-space (found by hypothesis): the overflow is
+    # promoted, so the young generation stays within its committed size and RSS >= heap.
+    w = _steady(rate_rps=1319, alloc_bytes_per_request=27_259, live_set_mb=0.0,
+                request_duration_s=2.0, survival_fraction=0.0)  # fmt: skip
+    res = simulate(w, "v8", duration_s=10, dt_s=0.01)
+    tr = res.trace
+    step_mb = 1319 * 0.01 * 27_259 / MB * 3  # Poisson allowance
+    assert (tr["young_mb"] <= 16.0 + step_mb).all()
+    assert (tr["rss_mb"] >= tr["heap_mb"]).all()
+    assert res.summary()["major_gcs"] > 0  # the promoted in-flight bytes die in old space

@@ -209,10 +209,19 @@ def _v8_scavenge(st, rt, t, pend, k, forced):
     st[S_MO] += st[S_MI]
     st[S_KO] += st[S_KI]
     st[S_UO] += live_i
-    st[S_SI] = st[S_SN]
-    st[S_MI] = st[S_MN]
-    st[S_KI] = st[S_KN]
-    st[S_UI] = live_n
+    # Survivors beyond the to-space's capacity are promoted straight away (V8 does the same
+    # when to-space overflows), so the young generation never holds more than a semi-space.
+    overflow = 0.0
+    if live_n > rt[R_SEMI]:
+        overflow = (live_n - rt[R_SEMI]) / live_n
+        st[S_SO] += overflow * st[S_SN]
+        st[S_MO] += overflow * st[S_MN]
+        st[S_KO] += overflow * st[S_KN]
+        st[S_UO] += overflow * live_n
+    st[S_SI] = (1.0 - overflow) * st[S_SN]
+    st[S_MI] = (1.0 - overflow) * st[S_MN]
+    st[S_KI] = (1.0 - overflow) * st[S_KN]
+    st[S_UI] = (1.0 - overflow) * live_n
     st[S_SN] = 0.0
     st[S_MN] = 0.0
     st[S_KN] = 0.0
@@ -429,8 +438,11 @@ def _init_state(runtime, wl, rt, m0):
     st[S_CACHE] = wl[W_CACHE_MB] * live_factor
     st[S_MO] = survivors
     if runtime == V8:
-        st[S_SN] = in_flight
-        st[S_UN] = in_flight
+        # In-flight bytes beyond half a semi-space would already have been promoted.
+        young = min(in_flight, 0.5 * rt[R_SEMI])
+        st[S_SN] = young
+        st[S_UN] = young
+        st[S_SO] = in_flight - young
         st[S_UO] = _live_old(st)
         st[S_GOAL] = _v8_old_limit(st[S_UO], rt)
         st[S_COMMITTED] = st[S_UO] * (1.0 + rt[R_OLD_SLACK])
