@@ -57,49 +57,64 @@ def _lpa_kernel(indptr, indices, weights, has_w, seed, max_iter):
     seen = np.zeros(n, dtype=np.uint8)
     touched = np.empty(n, dtype=np.int64)
     best = np.empty(n, dtype=np.int64)
-    sweeps = 0
-    for _ in range(max_iter):
-        sweeps += 1
-        order = np.random.permutation(n)
-        changed = 0
-        for idx in range(n):
-            u = order[idx]
-            nt = 0
+    # Active-vertex queue (as NetworKit's PLP keeps active nodes): all vertices in random
+    # order first, then only neighbours of a vertex that changed whose label now differs
+    # from it; those are the only ones whose best label can have changed.
+    queue = np.random.permutation(n)
+    queued = np.ones(n, dtype=np.uint8)
+    head = 0
+    size = n
+    visits = 0
+    max_visits = max_iter * n
+    while size > 0 and visits < max_visits:
+        u = queue[head]
+        head = head + 1 if head + 1 < n else 0
+        size -= 1
+        queued[u] = 0
+        visits += 1
+        nt = 0
+        for j in range(indptr[u], indptr[u + 1]):
+            v = indices[j]
+            if v == u:
+                continue
+            c = labels[v]
+            if not seen[c]:
+                seen[c] = 1
+                touched[nt] = c
+                nt += 1
+            score[c] += weights[j] if has_w else 1.0
+        if nt == 0:
+            continue
+        top = -1.0
+        for t in range(nt):
+            if score[touched[t]] > top:
+                top = score[touched[t]]
+        nb = 0
+        keep = False
+        for t in range(nt):
+            c = touched[t]
+            if score[c] == top:
+                best[nb] = c
+                nb += 1
+                if c == labels[u]:
+                    keep = True
+        for t in range(nt):
+            score[touched[t]] = 0.0
+            seen[touched[t]] = 0
+        # keeping the current label on a tie is what lets the propagation terminate
+        if not keep:
+            new = best[np.random.randint(0, nb)]
+            labels[u] = new
             for j in range(indptr[u], indptr[u + 1]):
                 v = indices[j]
-                if v == u:
-                    continue
-                c = labels[v]
-                if not seen[c]:
-                    seen[c] = 1
-                    touched[nt] = c
-                    nt += 1
-                score[c] += weights[j] if has_w else 1.0
-            if nt == 0:
-                continue
-            top = -1.0
-            for t in range(nt):
-                if score[touched[t]] > top:
-                    top = score[touched[t]]
-            nb = 0
-            keep = False
-            for t in range(nt):
-                c = touched[t]
-                if score[c] == top:
-                    best[nb] = c
-                    nb += 1
-                    if c == labels[u]:
-                        keep = True
-            for t in range(nt):
-                score[touched[t]] = 0.0
-                seen[touched[t]] = 0
-            # keeping the current label on a tie is what lets the sweeps terminate
-            if not keep:
-                labels[u] = best[np.random.randint(0, nb)]
-                changed += 1
-        if changed == 0:
-            break
-    return labels, sweeps
+                if not queued[v] and labels[v] != new:
+                    queued[v] = 1
+                    tail = head + size
+                    if tail >= n:
+                        tail -= n
+                    queue[tail] = v
+                    size += 1
+    return labels, visits
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
@@ -356,9 +371,11 @@ def modularity(g: CSRGraph, labels: Any, resolution: float = 1.0) -> float:
 def label_propagation(g: CSRGraph, seed: int = 0, *, max_iter: int = 100) -> np.ndarray:
     """Communities by asynchronous label propagation (Raghavan, Albert & Kumara, 2007).
 
-    Each sweep visits the vertices in a random order and gives each the label carried by
-    the largest (weighted) number of its neighbours, ties broken at random but keeping
-    the current label when it is among the best. Sweeps stop when nothing changes.
+    Vertices are visited from a queue, in random order first; each takes the label
+    carried by the largest (weighted) number of its neighbours, ties broken at random but
+    keeping the current label when it is among the best. A vertex that changes label
+    re-queues its neighbours that now differ from it. It stops when the queue is empty:
+    then every vertex holds one of its neighbourhood's most frequent labels.
 
     Parameters
     ----------
@@ -367,7 +384,7 @@ def label_propagation(g: CSRGraph, seed: int = 0, *, max_iter: int = 100) -> np.
     seed : int
         The result is a function of ``g`` and ``seed``.
     max_iter : int
-        Sweep limit.
+        Limit on vertex visits, in units of ``g.n`` (sweeps).
 
     Returns
     -------
@@ -381,7 +398,8 @@ def label_propagation(g: CSRGraph, seed: int = 0, *, max_iter: int = 100) -> np.
 
     Notes
     -----
-    O(m) per sweep; a handful of sweeps on most graphs.
+    O(m) per sweep's worth of visits; after the first sweep only changed regions are
+    revisited.
 
     Examples
     --------
