@@ -1,6 +1,7 @@
 import re
 from html.parser import HTMLParser
 
+import polars as pl
 import pytest
 
 from workbench.claims import load_claims
@@ -50,7 +51,7 @@ def test_quick_suite_writes_a_report_with_the_three_tables_and_the_audit(quick_r
     assert "neither the sum (395) nor the mean (98.75)" in html
     parser = _Collect()
     parser.feed(html)
-    assert parser.tables >= 5 and parser.svgs == 3
+    assert parser.tables >= 5 and parser.svgs >= 3
     # the executed notebook is rendered and linked
     assert "notebooks/claims.html" in parser.fetches
     assert (quick_run.run_dir / "notebooks" / "claims.html").is_file()
@@ -72,7 +73,7 @@ def test_report_opens_with_no_network(quick_run):
 def test_seed_figures_are_recorded_with_provenance(quick_run):
     from workbench.results import read_run
 
-    frame = read_run(quick_run.run_dir)
+    frame = read_run(quick_run.run_dir).filter(pl.col("notebook") == "claims")
     assert set(frame["provenance"]) == {"seed"}
     # every number of the three tables: 11 (memory) + 10 (response time) + 6 (throughput)
     assert frame.height == 27
@@ -80,7 +81,7 @@ def test_seed_figures_are_recorded_with_provenance(quick_run):
 
 def test_report_can_be_rebuilt(quick_run):
     path = build_report(quick_run.run_dir)
-    assert path.read_text().count("<svg") == 3
+    assert path.read_text().count("<svg") >= 3
 
 
 @pytest.mark.parametrize(
@@ -110,7 +111,7 @@ def test_report_renders_in_a_real_browser(quick_run):
     check = check_in_browser(quick_run.run_dir / "index.html", shot)
     assert check.console_errors == []
     assert check.external_requests == []
-    assert check.tables >= 5 and check.svgs == 3 and check.broken_images == 0
+    assert check.tables >= 5 and check.svgs >= 3 and check.broken_images == 0
     assert check.ok
     # a real, non-blank picture of the page is kept in the run directory
     from PIL import Image
