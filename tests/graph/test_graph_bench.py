@@ -122,6 +122,7 @@ def test_compile_times_cold_and_cached():
     ct = compile_times(["bfs", "pagerank"])
     assert ct["kernel"].to_list() == ["csr", "bfs", "pagerank"]
     assert (ct["cold_s"] > 0).all() and (ct["cached_s"] > 0).all()
+    assert (ct["cold_cpu_s"] > 0).all()
 
 
 def test_graph_case_inputs_are_deterministic():
