@@ -6,7 +6,7 @@ import graph_naive as naive
 import networkx as nx
 import numpy as np
 import pytest
-from conftest import edge_lists, nx_from_edges
+from graph_helpers import edge_lists, nx_from_edges
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import graph_naive as naive
 import numpy as np
 import pytest
-from conftest import edge_lists, nx_from_edges
+from graph_helpers import edge_lists, nx_from_edges
 from hypothesis import given, settings
 
 from workbench.graph import CSRGraph, connected_components, relabel_by_first_vertex, rmat

@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-from conftest import edge_lists, nx_from_edges
+from graph_helpers import edge_lists, nx_from_edges
 from hypothesis import given, settings
 
 from workbench.graph import CSRGraph, load_snap, read_edgelist, write_edgelist
