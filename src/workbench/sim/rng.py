@@ -19,7 +19,15 @@ from numba import njit
 
 from workbench.config import FASTMATH, NUMBA_CACHE
 
-__all__ = ["exponential", "new_ctx", "next_u64", "standard_normal", "uniform"]
+__all__ = [
+    "exponential",
+    "new_ctx",
+    "next_u64",
+    "splitmix64",
+    "standard_normal",
+    "uniform",
+    "uniform_from_state",
+]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -75,6 +83,26 @@ def next_u64(ctx):
     z = (z ^ (z >> _S30)) * _MIX1
     z = (z ^ (z >> _S27)) * _MIX2
     return z ^ (z >> _S31)
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def splitmix64(state):
+    """The same generator on a scalar state: return (next state, 64 random bits).
+
+    For hot loops, where a state kept in a local variable is cheaper than one in an array.
+    """
+    z = state + _GOLDEN
+    state = z
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return state, z ^ (z >> _S31)
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def uniform_from_state(state):
+    """Return (next state, a double uniform on [0, 1)) from a scalar ``np.uint64`` state."""
+    state, bits = splitmix64(state)
+    return state, float(bits >> _S11) * _INV_2_53
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
