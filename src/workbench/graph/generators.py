@@ -15,31 +15,56 @@ __all__ = ["erdos_renyi", "rmat", "rmat_edges", "stochastic_block_model"]
 _RMAT_CHUNKS = 64
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _splitmix64(state):
+    # SplitMix64 (Steele, Lea & Flood, 2014): tiny, fast, and the same stream on every
+    # platform and numba version, unlike numba's np.random.
+    state = state + _GOLDEN
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return state, z ^ (z >> np.uint64(31))
+
+
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _rmat_kernel(scale, m, a, b, c, seed):
     src = np.empty(m, dtype=np.int64)
     dst = np.empty(m, dtype=np.int64)
-    ab = a + b
-    abc = a + b + c
+    # quadrant thresholds on 32-bit uniforms: one 64-bit draw serves two levels
+    two32 = 4294967296.0
+    ta = np.uint64(a * two32)
+    tab = np.uint64((a + b) * two32)
+    tabc = np.uint64((a + b + c) * two32)
     step = (m + _RMAT_CHUNKS - 1) // _RMAT_CHUNKS
     for chunk in range(_RMAT_CHUNKS):
-        # reseeding per chunk makes each chunk's stream a function of (seed, chunk) alone,
-        # so the chunks could run in parallel and still give the same graph
-        np.random.seed(seed * _RMAT_CHUNKS + chunk)
+        # each chunk's stream is a function of (seed, chunk) alone, so the chunks could
+        # run in parallel and still give the same graph
+        state = np.uint64(seed) * np.uint64(_RMAT_CHUNKS) + np.uint64(chunk)
         lo = chunk * step
         hi = min(m, lo + step)
         for e in range(lo, hi):
             u = 0
             v = 0
-            for _ in range(scale):
-                r = np.random.random()
+            bits = np.uint64(0)
+            for level in range(scale):
+                if level % 2 == 0:
+                    state, bits = _splitmix64(state)
+                    r = bits & _LOW32
+                else:
+                    r = bits >> np.uint64(32)
                 u <<= 1
                 v <<= 1
-                if r < a:
+                if r < ta:
                     pass
-                elif r < ab:
+                elif r < tab:
                     v |= 1
-                elif r < abc:
+                elif r < tabc:
                     u |= 1
                 else:
                     u |= 1
