@@ -359,7 +359,7 @@ def new_ctx(seed: int = 0) -> np.ndarray:
     return _rng_ctx(seed, 2)
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def is_available(state, p, now, cfg):
     """Whether provider ``p`` may take an attempt at time ``now``.
 
@@ -379,19 +379,19 @@ def is_available(state, p, now, cfg):
     return True
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def predicted_latency(state, p):
     """Peak-EWMA latency estimate: the EWMA, stretched when every slot is taken."""
     load = (state[p, S_OUTSTANDING] + 1.0) / state[p, S_SLOTS]
     return state[p, S_EWMA_S] * max(1.0, load)
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def _load(state, p):
     return state[p, S_OUTSTANDING] / state[p, S_SLOTS]
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def _pick(policy, state, ctx, now, cfg, exclude):
     n = state.shape[0]
     if policy == ROUND_ROBIN:
@@ -481,7 +481,7 @@ def _pick(policy, state, ctx, now, cfg, exclude):
     return best
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def choose_provider(policy_id, state, ctx, now, cfg, exclude):
     """The provider to send the next attempt to, or -1 if none is available.
 
@@ -515,7 +515,7 @@ def choose_provider(policy_id, state, ctx, now, cfg, exclude):
     return p
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def on_dispatch(state, p, now):
     """Account for an attempt sent (or queued) to provider ``p``."""
     state[p, S_OUTSTANDING] += 1.0
@@ -523,7 +523,7 @@ def on_dispatch(state, p, now):
         state[p, S_PROBES] += 1.0
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def _open(state, p, now, cfg):
     state[p, S_BREAKER] = BREAKER_OPEN
     state[p, S_OPEN_UNTIL] = now + cfg[CFG_BREAKER_OPEN_S]
@@ -531,7 +531,7 @@ def _open(state, p, now, cfg):
     state[p, S_CONSEC_FAIL] = 0.0
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def on_result(state, p, outcome, latency_s, now, cfg):
     """Account for the end of an attempt at provider ``p``.
 
@@ -573,7 +573,7 @@ def on_result(state, p, outcome, latency_s, now, cfg):
             _open(state, p, now, cfg)
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def backoff_delay(attempt, ctx, cfg):
     """Seconds to wait before retry number ``attempt`` (1 for the first retry).
 
