@@ -316,6 +316,8 @@ def run_ivf(
     batch: int | None = None,
     implementations: Sequence[str] = ("faiss-ivf", "workbench-ivf"),
     exact_seconds: float | None = None,
+    single_exact_seconds: float | None = None,
+    single_queries: int = 16,
     seed: int = 0,
     repeat: int = 3,
     budget_s: float = 1.0,
@@ -323,7 +325,10 @@ def run_ivf(
     """Build each IVF index once, then sweep ``nprobe``: queries/s against recall@k.
 
     ``exact_seconds`` (the workbench exact time for the same batch, from
-    :func:`run_exact`) adds the speed-up over exact search to each row.
+    :func:`run_exact`) adds the speed-up over exact search to each row. With
+    ``single_queries > 0`` each ``nprobe`` is also timed one query at a time (the first
+    ``single_queries`` queries in a loop; rows with ``batch`` 1, seconds per query), and
+    ``single_exact_seconds`` (exact search of one query) gives their speed-up.
 
     Returns
     -------
@@ -362,6 +367,7 @@ def run_ivf(
             row = {
                 "implementation": name,
                 "nprobe": nprobe,
+                "batch": batch,
                 "seconds": t.min,
                 "median_s": t.median,
                 "queries_per_s": batch / t.min,
@@ -380,7 +386,58 @@ def run_ivf(
                     params=dict(p, exact_seconds=exact_seconds),
                 )
             rows.append(row)
+            if single_queries > 0:
+                rows.append(
+                    _ivf_single(
+                        rec,
+                        data,
+                        name,
+                        search,
+                        nprobe,
+                        nlist,
+                        params,
+                        single_queries,
+                        single_exact_seconds,
+                        repeat,
+                        budget_s,
+                    )
+                )
     return pd.DataFrame(rows)
+
+
+def _ivf_single(rec, data, name, search, nprobe, nlist, params, count, exact_s, repeat, budget):
+    singles = [np.ascontiguousarray(data.queries[i : i + 1]) for i in range(count)]
+
+    def one_by_one(k: int, nprobe: int) -> np.ndarray:
+        return np.concatenate([np.asarray(search(q, k, nprobe)) for q in singles])
+
+    case = f"ivf/{data.label}/nlist{nlist}/nprobe{nprobe}/batch1"
+    p = dict(params, nprobe=nprobe, batch=1, queries_timed=count)
+    t = time_call(one_by_one, data.k, nprobe, repeat=repeat, budget_s=budget)
+    per_query = t.min / count
+    recall = recall_at_k(np.asarray(t.result), data.truth[:count])
+    rec.record(case, name, "time_per_query", per_query, "s", n=t.n, params=p)
+    rec.record(case, name, f"recall_at_{data.k}", recall, "fraction", params=p)
+    row = {
+        "implementation": name,
+        "nprobe": nprobe,
+        "batch": 1,
+        "seconds": per_query,
+        "median_s": t.median / count,
+        "queries_per_s": 1 / per_query,
+        "recall": recall,
+    }
+    if exact_s:
+        row["speedup_vs_exact"] = exact_s / per_query
+        rec.record(
+            case,
+            f"{name}/workbench-exact",
+            "speedup",
+            row["speedup_vs_exact"],
+            "ratio",
+            params=dict(p, exact_seconds=exact_s),
+        )
+    return row
 
 
 def ivf_speedup(ivf: pd.DataFrame, min_recall: float = 0.95) -> pd.DataFrame:
@@ -396,7 +453,7 @@ def ivf_speedup(ivf: pd.DataFrame, min_recall: float = 0.95) -> pd.DataFrame:
     [{'implementation': 'a', 'nprobe': 4}]
     """
     ok = ivf[ivf["recall"] >= min_recall]
-    keys = [c for c in ("n", "dim", "implementation") if c in ivf]
+    keys = [c for c in ("n", "dim", "batch", "implementation") if c in ivf]
     return ok.sort_values("seconds").groupby(keys, as_index=False).first()
 
 
@@ -404,7 +461,7 @@ def summary_table(exact: pd.DataFrame, ivf: pd.DataFrame | None = None) -> pd.Da
     """One readable table: ms per batch, queries/s, recall and ratios, exact and IVF."""
     parts = [exact.assign(kind="exact")]
     if ivf is not None and len(ivf):
-        parts.append(ivf.assign(kind="ivf", batch=None))
+        parts.append(ivf.assign(kind="ivf"))
     out = pd.concat(parts, ignore_index=True)
     out["ms"] = out["seconds"] * 1e3
     cols = [
@@ -433,6 +490,8 @@ def plot_recall_vs_qps(ivf: pd.DataFrame, exact: pd.DataFrame | None = None, ax=
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6, 4))[1]
+    if "batch" in ivf:
+        ivf = ivf[ivf["batch"] == ivf["batch"].max()]
     for name, grp in ivf.groupby("implementation"):
         grp = grp.sort_values("nprobe")
         ax.plot(grp["queries_per_s"], grp["recall"], marker="o", label=name)
@@ -523,6 +582,7 @@ def run_grid(
             continue
         batch = max(batch_sizes)
         mine = exact[(exact["implementation"] == "workbench") & (exact["batch"] == batch)]
+        single = exact[(exact["implementation"] == "workbench") & (exact["batch"] == 1)]
         say("ivf")
         ivf = run_ivf(
             rec,
@@ -532,6 +592,8 @@ def run_grid(
             batch=batch,
             implementations=ivf_implementations,
             exact_seconds=float(mine["seconds"].iloc[0]) if len(mine) else None,
+            single_exact_seconds=float(single["seconds"].iloc[0]) if len(single) else None,
+            single_queries=min(16, n_queries),
             seed=seed,
             repeat=max(1, repeat // 2),
             budget_s=budget_s,
