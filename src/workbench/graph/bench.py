@@ -645,8 +645,8 @@ def crossover_table(rows: pl.DataFrame, references: Sequence[str] = REFERENCES) 
     ('bfs', 'networkx', 0)
     """
     out = []
-    present = set(rows["implementation"].to_list())
     for kernel in sorted(set(rows["kernel"].to_list())):
+        present = set(rows.filter(pl.col("kernel") == kernel)["implementation"].to_list())
         for ref in references:
             if ref in present:
                 out.append(
