@@ -180,13 +180,10 @@ def _improvement(rule: EvidenceRule, fig, base: Mapping, cand: Mapping) -> Verdi
         value,
         low,
         high,
-        cand["provenance"],
-        cand["case"],
-        cand["run_id"],
-        json.loads(cand["params"] or "{}"),
-        n,
-        how,
-        "%",
+        n=n,
+        explanation=how,
+        unit="%",
+        **_where(cand),
     )
 
 
@@ -225,14 +222,21 @@ def _target(rule: EvidenceRule, fig, cand: Mapping) -> Verdict:
         value,
         low,
         high,
-        cand["provenance"],
-        cand["case"],
-        cand["run_id"],
-        json.loads(cand["params"] or "{}"),
-        len(samples),
-        how,
-        cand["unit"],
+        n=len(samples),
+        explanation=how,
+        unit=cand["unit"],
+        **_where(cand),
     )
+
+
+def _where(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a piece of evidence comes from: the verdict carries it to the report."""
+    return {
+        "provenance": row["provenance"],
+        "case": row["case"],
+        "run_id": row["run_id"],
+        "params": json.loads(row["params"] or "{}"),
+    }
 
 
 def _matches(frame: pl.DataFrame, rule: EvidenceRule, implementation: str) -> list[dict]:
