@@ -89,7 +89,7 @@ def weights_for(
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {sorted(SCENARIOS)}")
-    w = {**SCENARIOS[scenario], **parse_weights(overrides)}
+    w = {name: float(v) for name, v in {**SCENARIOS[scenario], **parse_weights(overrides)}.items()}
     if not any(w.get(n, 0) > 0 for n in ENDPOINT_NAMES):
         raise ValueError(
             f"scenario {scenario!r} with {overrides!r} leaves no endpoint with weight > 0"
