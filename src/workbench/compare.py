@@ -262,7 +262,8 @@ def run_compare(args: argparse.Namespace) -> int:
             continue
         print(
             f"  {r['flag']:11s} {r['case']} [{r['implementation']}] {r['metric']}: "
-            f"{r['worse_pct']:+.1f}% worse  ratio {r['ratio']:.3f} "
+            f"{abs(r['worse_pct']):.1f}% {'worse' if r['worse_pct'] > 0 else 'better'}  "
+            f"ratio {r['ratio']:.3f} "
             f"[{r['low']:.3f}, {r['high']:.3f}] p={r['p_value']:.2g}"
         )
     if frame.height == 0:
