@@ -111,6 +111,24 @@ def test_malformed_json_is_422(gw):
     )
 
 
+def test_deeply_nested_json_is_422_and_does_not_open_the_breaker(tmp_path, fast_stub):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with (
+        running_services(
+            ["llm-stub", "ai-core", "gateway"],
+            ports="free",
+            state_dir=tmp_path,
+            settings={"llm-stub": fast_stub, "gateway": {"breaker": {"failures": 3}}},
+            write_state=False,
+        ) as svc,
+        httpx.Client(base_url=svc.gateway, headers=svc.headers(), timeout=30) as c,
+    ):
+        for _ in range(6):
+            r = c.post("/v1/chat", content=deep, headers={"content-type": "application/json"})
+            assert_error(r, 422, "malformed_json")
+        assert c.post("/v1/chat", json=CHAT).status_code == 200
+
+
 def test_unknown_route_is_404(gw):
     assert_error(gw.get("/v1/nothing-here"), 404, "not_found")
 

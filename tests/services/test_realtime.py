@@ -230,6 +230,30 @@ def test_bad_messages_get_errors_and_the_connection_survives(hub: ServiceSet) ->
     asyncio.run(main())
 
 
+def test_deeply_nested_json_gets_an_error_not_a_crash(hub: ServiceSet) -> None:
+    deep = "[" * 30_000 + "]" * 30_000  # under max_message_bytes, over the parser's depth
+
+    async def main() -> None:
+        # as the first (auth) message: refused with 4401, like any other non-auth message
+        ws = await connect(_url(hub, None), max_size=None)
+        await ws.send(deep)
+        msg = json.loads(await ws.recv())
+        assert msg["type"] == "error" and msg["error"] == "unauthorized"
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd.code == realtime.CLOSE_UNAUTHORIZED
+        # after authentication: an error message, and the connection survives
+        ws = await connect(_url(hub))
+        await _next(ws, "welcome")
+        await ws.send(deep)
+        assert (await _next(ws, "error"))["error"] == "malformed_json"
+        await ws.send(json.dumps({"action": "ping"}))
+        assert (await _next(ws, "pong"))["ts"] > 0
+        await ws.close()
+
+    asyncio.run(main())
+
+
 def test_measurement_helpers(hub: ServiceSet) -> None:
     lat = realtime.measure_ws_latency(
         hub.urls["realtime"], KEY, subscribers=2, messages=40, rate_per_s=400

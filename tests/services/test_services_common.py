@@ -84,6 +84,15 @@ def test_bad_input_is_422_json(client, body, code):
         assert "'n'" in detail
 
 
+def test_deeply_nested_json_is_422_not_500():
+    # json.loads raises RecursionError (not ValueError) on deep nesting: bad input, not a bug.
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with TestClient(make_app(max_body_bytes=1 << 20), raise_server_exceptions=False) as c:
+        is_error(c.post("/echo", content=deep), 422, "malformed_json")
+        is_error(c.post("/echo", content=b'{"a":' * 50_000 + b"1" + b"}" * 50_000), 422,
+                 "malformed_json")  # fmt: skip
+
+
 def test_404_405_are_json(client):
     is_error(client.get("/nowhere"), 404, "not_found")
     is_error(client.get("/echo"), 405, "method_not_allowed")

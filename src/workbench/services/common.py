@@ -180,6 +180,12 @@ async def read_json(request: Request, *, expect: type | tuple[type, ...] = dict)
         data = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(422, "malformed_json", f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        # Deeply nested arrays/objects exhaust the parser's recursion limit: bad input, not a
+        # bug (a 500 here would also count as a backend failure in the gateway's breaker).
+        raise ApiError(
+            422, "malformed_json", "request body is not valid JSON: nested too deeply"
+        ) from None
     if not isinstance(data, expect):
         kind = "object" if expect is dict else getattr(expect, "__name__", str(expect))
         raise ApiError(

@@ -242,7 +242,7 @@ def _decode_cursor(cursor: str | None) -> str | None:
         if not isinstance(after, str) or not after.isalnum():
             raise ValueError
         return after
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
         raise ApiError(
             422, "invalid_query", "query parameter 'cursor' is not a cursor this service issued"
         ) from None

@@ -402,7 +402,7 @@ class Hub:
             return False
         try:
             body = json.loads(msg.get("text") or msg.get("bytes") or b"")
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         if not (isinstance(body, dict) and body.get("action") == "auth"):
             await self._refuse(ws, 'first message must be {"action": "auth", "api_key": KEY}')
@@ -468,6 +468,9 @@ class Hub:
             body = json.loads(raw)
         except ValueError as exc:
             self._error(client, "malformed_json", f"message is not valid JSON: {exc}")
+            return
+        except RecursionError:
+            self._error(client, "malformed_json", "message is not valid JSON: nested too deeply")
             return
         if not isinstance(body, dict):
             self._error(client, "invalid_message", "message must be a JSON object with 'action'")
