@@ -230,6 +230,44 @@ def test_backend_down_fast_503_then_recovery(tmp_path, fast_stub):
         assert httpx.get(svc.gateway + "/ready").status_code == 200
 
 
+def test_client_disconnect_mid_body_does_not_keep_the_circuit_open(tmp_path, fast_stub):
+    import socket
+
+    with (
+        running_services(
+            ["llm-stub", "ai-core", "gateway"],
+            ports="free",
+            state_dir=tmp_path,
+            settings={
+                "llm-stub": fast_stub,
+                "gateway": {"breaker": {"failures": 1, "open_s": 0.5}},
+            },
+            write_state=False,
+        ) as svc,
+        httpx.Client(base_url=svc.gateway, headers=svc.headers(), timeout=10) as c,
+    ):
+        svc.kill("ai-core")
+        assert_error(c.post("/v1/chat", json=CHAT), 503, "backend_unavailable")  # opens
+        svc.start("ai-core")
+        time.sleep(0.7)  # the breaker is due for its half-open probe
+        # The probe's client announces a body, sends part of it and goes away.
+        with socket.create_connection(("127.0.0.1", svc.ports["gateway"])) as s:
+            s.sendall(
+                b"POST /v1/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + f"Authorization: Bearer {svc.api_key}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                + b'{"messages": ['
+            )
+            time.sleep(0.3)
+        deadline = time.monotonic() + 5
+        while True:
+            r = c.post("/v1/chat", json=CHAT)
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200, r.text
+
+
 @pytest.mark.integration
 def test_redis_rate_limit_is_shared_by_two_gateways(tmp_path):
     from workbench.services.dbservers import find_redis_server, start_redis

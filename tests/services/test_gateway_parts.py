@@ -82,6 +82,17 @@ def test_breaker_cycle():
     assert changes == [OPEN, HALF_OPEN, OPEN, HALF_OPEN, CLOSED]
 
 
+def test_breaker_release_gives_back_the_probe_slot():
+    b = CircuitBreaker("x", failures=1, open_s=1.0)
+    b.failure(now=0.0)
+    assert b.allow(now=1.0) and not b.allow(now=1.0)
+    b.release()  # the probe ended without a verdict (client gone, task cancelled)
+    assert b.state == HALF_OPEN and b.allow(now=1.1)
+    b.success()
+    b.release()  # no-op when closed
+    assert b.state == CLOSED and b.allow(now=1.2)
+
+
 def make_gateway(keys):
     from prometheus_client import CollectorRegistry
 

@@ -291,6 +291,12 @@ class CircuitBreaker:
         now = time.monotonic() if now is None else now
         return max(0.0, self.open_until - now)
 
+    def release(self) -> None:
+        """Give back the half-open probe slot without a verdict (the request never reached a
+        result: the client went away, the task was cancelled). No-op in any other state."""
+        if self.state == HALF_OPEN:
+            self.probing = False
+
     def success(self) -> None:
         self.consecutive = 0
         self.probing = False
@@ -480,7 +486,11 @@ class _Gateway:
                 "backend_unavailable",
                 f"backend {backend!r} is not running in this service set",
             )
+        # Read the body before taking the breaker's probe slot: a client that disconnects
+        # mid-body (ClientDisconnect) must not leave a half-open breaker probing forever.
+        body = await request.body()
         breaker = self.breakers[backend]
+        probe = breaker.state != CLOSED
         if not breaker.allow():
             wait = max(1, math.ceil(breaker.retry_after()))
             raise ApiError(
@@ -489,8 +499,19 @@ class _Gateway:
                 f"circuit open for {backend}: too many recent failures; retry in {wait} s",
                 {"Retry-After": str(wait)},
             )
+        try:
+            upstream = await self._send(request, backend, breaker, body)
+        finally:
+            # success()/failure() settle the probe; anything else (cancellation, an
+            # unexpected error) must still give it back, or the circuit stays open forever.
+            if probe:
+                breaker.release()
+        return await self._respond(upstream, backend, breaker)
+
+    async def _send(
+        self, request: Request, backend: str, breaker: CircuitBreaker, body: bytes
+    ) -> UpstreamResponse:
         pool = self.pools[backend]
-        body = await request.body()
         state = request.scope["state"]
         headers = [(k, v) for k, v in request.scope["headers"] if k not in _HOP_BY_HOP]
         headers.append((b"x-request-id", state["request_id"].encode()))
@@ -545,6 +566,12 @@ class _Gateway:
             breaker.failure()
         else:
             breaker.success()
+        return upstream
+
+    async def _respond(
+        self, upstream: UpstreamResponse, backend: str, breaker: CircuitBreaker
+    ) -> Response:
+        status = upstream.status
         out_headers = [(k, v) for k, v in upstream.headers if k not in _RESPONSE_DROP]
         ctype = upstream.header(b"content-type") or b""
         if ctype.startswith(_STREAM_TYPES):
