@@ -183,3 +183,17 @@ def test_snap_graphs_load_like_networkx():
         assert sorted(g.degree().tolist()) == sorted(d for _, d in G.degree())
     with pytest.raises(ValueError, match="name"):
         load_snap("nope")
+
+
+@pytest.mark.parametrize("big", [2**63, 2**63 + 5, 2**64 - 1])
+def test_from_edges_rejects_uint64_ids_beyond_int64(big):
+    # uint64 ids >= 2**63 used to wrap negative on the int64 cast: a segfault with n given,
+    # a wrong graph without.
+    src = np.array([big], dtype=np.uint64)
+    dst = np.array([0], dtype=np.uint64)
+    with pytest.raises(ValueError, match="src"):
+        CSRGraph.from_edges(src, dst, n=3)
+    with pytest.raises(ValueError, match="src"):
+        CSRGraph.from_edges(src, dst)
+    with pytest.raises(ValueError, match="dst"):
+        CSRGraph.from_edges(dst, src)

@@ -204,7 +204,13 @@ def _as_edge_array(values: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
     if int(arr.min()) < 0:
         raise ValueError(f"{name} must hold non-negative vertex ids, got {int(arr.min())}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    limit = int(np.iinfo(np.int64).max)
+    if int(arr.max()) > limit:
+        raise ValueError(f"{name} must hold vertex ids <= {limit}, got {int(arr.max())}")
+    out = np.ascontiguousarray(arr, dtype=np.int64)
+    if int(out.min()) < 0:  # defensive: the cast must not have wrapped
+        raise ValueError(f"{name} must hold vertex ids <= {limit}")
+    return out
 
 
 def _build(src, dst, n, directed, weights, drop_loops, sum_dups):
