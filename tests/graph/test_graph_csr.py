@@ -197,3 +197,23 @@ def test_from_edges_rejects_uint64_ids_beyond_int64(big):
         CSRGraph.from_edges(src, dst)
     with pytest.raises(ValueError, match="dst"):
         CSRGraph.from_edges(dst, src)
+
+
+@pytest.mark.parametrize(
+    "indices",
+    [
+        np.array([2**32], dtype=np.int64),
+        np.array([2**32 + 1], dtype=np.int64),
+        np.array([-(2**32)], dtype=np.int64),
+        np.array([2**64 - 1], dtype=np.uint64),
+    ],
+)
+def test_constructor_bounds_checks_indices_before_narrowing(indices):
+    # The int32 cast used to run before the bounds check: 2**32 wrapped to a self-loop on 0.
+    with pytest.raises(ValueError, match="indices"):
+        CSRGraph([0, 1], indices)
+
+
+def test_constructor_rejects_uint64_indptr_beyond_int64():
+    with pytest.raises(ValueError, match="indptr"):
+        CSRGraph(np.array([0, 2**64 - 1], dtype=np.uint64), [0])

@@ -300,12 +300,15 @@ class CSRGraph:
         if indices.ndim != 1:
             raise ValueError(f"indices must be one-dimensional, got shape {indices.shape}")
         n = indptr.size - 1
+        if indptr.size and int(indptr.max()) > int(np.iinfo(np.int64).max):
+            raise ValueError("indptr must start at 0, never decrease and end at len(indices)")
         indptr = np.array(indptr, dtype=np.int64)
+        # Bounds-check before the cast: a narrowing cast would wrap out-of-range ids.
+        if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= n):
+            raise ValueError(f"indices must hold vertex ids in [0, {n})")
         indices = np.array(indices, dtype=_index_dtype(n))
         if indptr[0] != 0 or indptr[-1] != indices.size or np.any(np.diff(indptr) < 0):
             raise ValueError("indptr must start at 0, never decrease and end at len(indices)")
-        if indices.size and (indices.min() < 0 or indices.max() >= n):
-            raise ValueError(f"indices must hold vertex ids in [0, {n})")
         if indices.size > 1:
             step = np.diff(indices.astype(np.int64))
             row_start = np.zeros(indices.size, dtype=bool)
