@@ -6,8 +6,8 @@ Import :class:`RealtimeUser` into a locustfile (``workbench load`` does); run it
 
 The hub URL comes from ``WORKBENCH_REALTIME_URL`` or ``serve.json`` (key ``"realtime"``), the
 key from ``--wb-api-key`` (the workbench locustfile's option), ``WORKBENCH_API_KEY`` or
-``serve.json``. Each user opens one WebSocket
-(authenticating with ``?api_key=``), subscribes to one of ``channels`` shared channels, and
+``serve.json``. Each user opens one WebSocket (authenticating with an ``Authorization:
+Bearer`` header, never in the URL), subscribes to one of ``channels`` shared channels, and
 publishes a small message about once a second carrying ``time.time_ns()``. Every delivered
 message is reported to Locust as request type ``WS``, name ``publish->receive``, with the
 end-to-end latency (publisher's clock to receiver's clock, same machine) as response time;
@@ -66,7 +66,8 @@ class RealtimeUser(User):
         events = self.environment.events.request
         t0 = time.perf_counter()
         try:
-            self.ws = connect(f"{url}?api_key={key}", open_timeout=10, max_size=2**20)
+            self.ws = connect(url, additional_headers={"Authorization": f"Bearer {key}"},
+                              open_timeout=10, max_size=2**20)  # fmt: skip
             self._await("welcome")
             self.ws.send(json.dumps({"action": "subscribe", "channel": self.channel}))
             self._await("subscribed")

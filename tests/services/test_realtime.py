@@ -151,6 +151,24 @@ def test_authentication(hub: ServiceSet) -> None:
     asyncio.run(main())
 
 
+def test_key_in_the_query_string_is_not_logged(hub: ServiceSet) -> None:
+    async def main() -> None:
+        ws = await connect(_url(hub))  # accepted: uvicorn logs the path with its query
+        await _next(ws, "welcome")
+        await ws.close()
+        with pytest.raises(InvalidStatus):
+            await connect(_url(hub, "wrong-key-in-url-77"))  # refused: logged too
+
+    asyncio.run(main())
+    log = hub.state_dir / "logs" / "realtime.log"
+    deadline = time.monotonic() + 5
+    while "WebSocket" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = log.read_text()
+    assert "WebSocket" in text  # the lines are there...
+    assert KEY not in text and "wrong-key-in-url-77" not in text  # ...without the keys
+
+
 def test_fan_out_in_order_and_a_leaver_costs_nothing(hub: ServiceSet) -> None:
     async def main() -> None:
         chan = "orders"

@@ -149,6 +149,32 @@ def test_field_rules():
         field({"x": 1.5}, "x", int)
 
 
+def test_logging_redacts_keys_in_messages_args_and_extras(capsys):
+    import logging
+
+    from workbench.services.common import configure_logging
+
+    configure_logging("svc")
+    try:
+        log = logging.getLogger("uvicorn.error")
+        log.info('%s - "WebSocket %s" 403', "127.0.0.1:5", "/ws?api_key=sekrit-1&x=1")
+        logging.getLogger("uvicorn.access").info(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/a?token=sekrit-2", "1.1", 200
+        )
+        logging.getLogger("workbench.x").warning(
+            "url /a?key=sekrit-3", extra={"u": "k=1&key=sekrit-4"}
+        )
+    finally:
+        for name in ("workbench", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).handlers.clear()
+            logging.getLogger(name).propagate = True
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines()]
+    assert len(lines) == 3
+    assert "sekrit" not in err
+    assert "/ws?api_key=[redacted]&x=1" in lines[0]["msg"]
+
+
 def test_pressure_levels():
     assert [pressure_level(x, 100) for x in (10, 60, 80, 95)] == [
         "low",

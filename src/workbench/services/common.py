@@ -560,16 +560,69 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+#: ``name=value`` pairs whose name says secret (``api_key=``, ``key=``, ``token=``,
+#: ``access_token=``, ``secret=``, ``password=``...), as in a logged URL's query string.
+_SECRET_QUERY_RE = re.compile(
+    r"(?i)((?<![A-Za-z0-9])[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|signature)=)"
+    r"[^&\s\"'#;,]+"
+)
+_BEARER_RE = re.compile(r"(?i)(\bbearer\s+)[^\s\"',;]+")
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """``text`` with secret-looking query values and bearer tokens replaced by ``[redacted]``.
+
+    Examples
+    --------
+    >>> redact('"WebSocket /ws?api_key=s3cret&x=1" 403')
+    '"WebSocket /ws?api_key=[redacted]&x=1" 403'
+    >>> redact("GET /a?token=t&page=2&key=k Authorization: Bearer abc")
+    'GET /a?token=[redacted]&page=2&key=[redacted] Authorization: Bearer [redacted]'
+    """
+    if "=" in text:
+        text = _SECRET_QUERY_RE.sub(r"\1" + REDACTED, text)
+    if "earer" in text:
+        text = _BEARER_RE.sub(r"\1" + REDACTED, text)
+    return text
+
+
+class _RedactFilter(logging.Filter):
+    """Redacts secrets from every record's message, arguments and string extras.
+
+    uvicorn logs request paths *with* their query string (``"WebSocket /ws?api_key=..."``),
+    so a client that puts its key in the URL would otherwise have it written to the log.
+    The message is formatted here, once, and its arguments dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format: let the handler report it as usual
+            return True
+        record.msg = redact(message)
+        record.args = None
+        for name, value in list(record.__dict__.items()):
+            if isinstance(value, str) and name not in _JsonFormatter._SKIP:
+                record.__dict__[name] = redact(value)
+        if "color_message" in record.__dict__:
+            del record.__dict__["color_message"]
+        return True
+
+
 def configure_logging(service: str, level: str | int = "INFO") -> None:
-    """One JSON object per line on stderr for the ``workbench`` loggers and uvicorn's errors.
+    """One JSON object per line on stderr for the ``workbench`` and ``uvicorn`` loggers.
 
     Every line carries ``service``. Callers must not pass secrets (keys, authorization
-    headers, bodies) in ``extra``.
+    headers, bodies) in ``extra``; as a safety net every record goes through a filter that
+    redacts secret-looking query values (``api_key=``, ``key=``, ``token=``, ...) and bearer
+    tokens, since uvicorn logs paths with their query strings (see :func:`redact`).
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
+    handler.addFilter(_RedactFilter())
     handler.addFilter(_ServiceFilter(service))
-    for name in ("workbench", "uvicorn.error"):
+    for name in ("workbench", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level if isinstance(level, int) else level.upper())

@@ -12,8 +12,10 @@ frame is a JSON text message.
 **Authentication** uses the gateway's API key (the launcher hands both services the same
 ``api_key_hashes``), in one of two ways:
 
-* at connect, as query parameter ``?api_key=KEY`` (or an ``Authorization: Bearer KEY``
-  header). A wrong key is refused during the handshake: HTTP 403, no WebSocket is opened.
+* at connect, as an ``Authorization: Bearer KEY`` header (preferred; this module's own
+  clients use it) or the query parameter ``?api_key=KEY`` (accepted, but URLs end up in
+  logs: the service's own log redacts it, proxies in between may not). A wrong key is
+  refused during the handshake: HTTP 403, no WebSocket is opened.
 * or as the first message, ``{"action": "auth", "api_key": "KEY"}``, within
   ``auth_timeout_s`` (5 s) of connecting — for clients that cannot put secrets in URLs
   (URLs end up in logs). A wrong, missing or late key closes the socket with code ``4401``
@@ -596,9 +598,9 @@ def _in_thread(coro_fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     return box["value"]
 
 
-def _ws_url(url: str, api_key: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}api_key={api_key}"
+def _auth_headers(api_key: str) -> dict[str, str]:
+    """The key as a bearer header: never in the URL, which servers and proxies log."""
+    return {"Authorization": f"Bearer {api_key}"}
 
 
 async def _expect(ws: Any, kind: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -646,9 +648,10 @@ def measure_ws_latency(
     pad = "x" * max(0, payload_bytes)
 
     async def main() -> dict[str, Any]:
-        full = _ws_url(url, api_key)
+        auth = _auth_headers(api_key)
         subs = [
-            await connect(full, max_queue=None, open_timeout=timeout_s) for _ in range(subscribers)
+            await connect(url, additional_headers=auth, max_queue=None, open_timeout=timeout_s)
+            for _ in range(subscribers)
         ]
         samples: list[float] = []
         counts = [0] * subscribers
@@ -675,7 +678,7 @@ def measure_ws_latency(
                     counts[k] += 1
 
             tasks = [asyncio.create_task(receive(k, ws)) for k, ws in enumerate(subs)]
-            async with connect(full, open_timeout=timeout_s) as pub:
+            async with connect(url, additional_headers=auth, open_timeout=timeout_s) as pub:
                 await _expect(pub, "welcome")
                 t0 = time.perf_counter()
                 for i in range(messages):
@@ -734,7 +737,7 @@ def hold_connections(
     chan = channel or f"hold.{time.time_ns():x}"
 
     async def main() -> dict[str, Any]:
-        full = _ws_url(url, api_key)
+        auth = _auth_headers(api_key)
         sem = asyncio.Semaphore(concurrency)
         failed: dict[str, int] = {}
         conns: list[Any] = []
@@ -742,7 +745,9 @@ def hold_connections(
         async def open_one() -> None:
             async with sem:
                 try:
-                    ws = await connect(full, open_timeout=open_timeout_s, max_queue=4)
+                    ws = await connect(
+                        url, additional_headers=auth, open_timeout=open_timeout_s, max_queue=4
+                    )
                     await _expect(ws, "welcome", open_timeout_s)
                     await ws.send(_dumps({"action": "subscribe", "channel": chan}))
                     await _expect(ws, "subscribed", open_timeout_s)
