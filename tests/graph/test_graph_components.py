@@ -36,3 +36,29 @@ def test_components_directed_are_weak():
 def test_bad_input():
     with pytest.raises(TypeError, match="g must"):
         connected_components(np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    ("labels", "exc", "word"),
+    [
+        ([-1, 2], ValueError, "labels must be non-negative"),
+        (np.array([0.5, 1.7]), TypeError, "labels must hold integers"),
+        (np.array([True, False]), TypeError, "labels must hold integers"),
+        (np.zeros((2, 2), dtype=np.int64), ValueError, "labels must be one-dimensional"),
+        ("01", TypeError, "labels"),
+    ],
+)
+def test_relabel_rejects_bad_labels(labels, exc, word):
+    # negative labels used to index from the end inside numba ([-1, 2] -> [0, 0]) and floats
+    # were truncated
+    with pytest.raises(exc, match=word):
+        relabel_by_first_vertex(labels)
+
+
+def test_relabel_handles_huge_sparse_labels():
+    # [10**12] used to allocate a 10**12-entry table (numba MemoryError)
+    assert relabel_by_first_vertex([10**12]).tolist() == [0]
+    big = np.array([2**64 - 1, 5, 2**64 - 1, 2**63], dtype=np.uint64)
+    assert relabel_by_first_vertex(big).tolist() == [0, 1, 0, 2]
+    assert relabel_by_first_vertex([10**12, 3, 10**12, 7, 3]).tolist() == [0, 1, 0, 2, 1]
+    assert relabel_by_first_vertex([]).tolist() == []

@@ -74,11 +74,31 @@ def relabel_by_first_vertex(labels: np.ndarray) -> np.ndarray:
     --------
     >>> relabel_by_first_vertex(np.array([7, 7, 3, 9, 3])).tolist()
     [0, 0, 1, 2, 1]
+
+    Raises
+    ------
+    TypeError
+        ``labels`` does not hold integers.
+    ValueError
+        ``labels`` is not one-dimensional or holds a negative label.
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.size == 0:
-        return labels.copy()
-    return _relabel_kernel(labels, int(labels.max()) + 1)
+    if isinstance(labels, (str, bytes)):
+        raise TypeError(f"labels must be an array of integers, got {type(labels).__name__}")
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"labels must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iu":
+        raise TypeError(f"labels must hold integers, got dtype {arr.dtype}")
+    if int(arr.min()) < 0:
+        raise ValueError(f"labels must be non-negative, got {int(arr.min())}")
+    top = int(arr.max())
+    if top >= 2 * arr.size + 1024:
+        # sparse labels: compress to 0..u-1 first so the kernel's table stays O(len(labels))
+        values, inverse = np.unique(arr, return_inverse=True)
+        return _relabel_kernel(inverse.astype(np.int64).ravel(), values.size)
+    return _relabel_kernel(np.ascontiguousarray(arr, dtype=np.int64), top + 1)
 
 
 def connected_components(g: CSRGraph) -> np.ndarray:
