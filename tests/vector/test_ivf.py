@@ -161,3 +161,37 @@ def test_split_between_threads_gives_the_same_answer(clustered, indexes, monkeyp
     three = indexes["l2"].search(queries, 10, nprobe=12)
     for got, want in zip(three, one, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("value", "exc", "msg"),
+    [
+        (0, ValueError, "nprobe must be >= 1"),
+        (-1, ValueError, "nprobe must be >= 1"),
+        (9, ValueError, "nprobe=9 is larger"),
+        (1.5, TypeError, "nprobe must be an"),
+        (True, TypeError, "nprobe must be an"),
+    ],
+)
+def test_nprobe_attribute_is_validated(value, exc, msg):
+    # the settable attribute used to be read by search() unchecked: 0 -> IndexError,
+    # -1 -> "negative dimensions"
+    index = IVFIndex.build(np.random.default_rng(0).standard_normal((200, 4)), 8)
+    with pytest.raises(exc, match=msg):
+        index.nprobe = value
+    assert index.nprobe == 1
+    index.nprobe = np.int64(8)
+    assert index.nprobe == 8 and type(index.nprobe) is int
+    assert index.search(np.ones((2, 4)), 3)[1].shape == (2, 3)
+
+
+@pytest.mark.parametrize("stored", [0, -1, 9])
+def test_load_rejects_bad_nprobe(tmp_path, stored):
+    index = IVFIndex.build(np.random.default_rng(0).standard_normal((200, 4)), 8)
+    path = index.save(tmp_path / "ivf.npz")
+    with np.load(path) as z:
+        data = {name: z[name] for name in z.files}
+    data["nprobe"] = np.int64(stored)
+    np.savez(path, **data)
+    with pytest.raises(ValueError, match="nprobe"):
+        IVFIndex.load(path)

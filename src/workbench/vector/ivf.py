@@ -96,6 +96,18 @@ class IVFIndex:
         )
 
     @property
+    def nprobe(self) -> int:
+        """Cells probed by default, ``1 <= nprobe <= nlist``; checked when set."""
+        return self._nprobe
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        value = _check_count(value, "nprobe")
+        if value > self.nlist:
+            raise ValueError(f"nprobe={value} is larger than nlist={self.nlist}")
+        self._nprobe = value
+
+    @property
     def dim(self) -> int | None:
         return None if self.centroids is None else int(self.centroids.shape[1])
 
@@ -334,7 +346,10 @@ class IVFIndex:
         if not need <= data.keys() or int(data["format"]) != _FORMAT:
             raise ValueError(f"{path}: not an IVFIndex file (format {_FORMAT})")
         index = cls(int(data["nlist"]), str(data["metric"]))
-        index.nprobe = int(data["nprobe"])
+        try:
+            index.nprobe = data["nprobe"].item()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: bad nprobe: {exc}") from exc
         cent, vecs = data["centroids"], data["vectors"]
         ids, off = data["ids"].astype(np.int64), data["offsets"].astype(np.int64)
         n = ids.shape[0]
