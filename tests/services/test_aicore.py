@@ -73,3 +73,36 @@ def test_failover_to_the_live_provider(tmp_path, fast_stub):
     assert any(a["attempts"] == 2 for a in answers)  # first tried the dead one
     dead = next(p for p in info["providers"] if p["name"] == "dead")
     assert not dead["available"]  # its breaker opened after two failures
+
+
+def test_client_aborting_streams_does_not_open_the_provider_breaker(tmp_path):
+    import socket
+    import time
+
+    slow = {"ttft_ms": 0, "tokens_per_s": 20, "jitter": 0.0}  # a 64-token answer takes ~3 s
+    routing = {"name": "round_robin", "max_attempts": 1, "breaker_failures": 2,
+               "breaker_open_s": 60}  # fmt: skip
+    with running_services(
+        ["llm-stub", "ai-core"],
+        ports="free",
+        state_dir=tmp_path,
+        settings={"llm-stub": slow, "ai-core": {"routing": routing}},
+        write_state=False,
+    ) as svc:
+        base = svc.urls["ai-core"]
+        body = json.dumps({**CHAT, "stream": True, "options": {"num_predict": 64}}).encode()
+        for _ in range(4):
+            # Read the start of the stream, then drop the connection.
+            with socket.create_connection(("127.0.0.1", svc.ports["ai-core"])) as s:
+                s.sendall(
+                    b"POST /v1/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                assert b"200" in s.recv(4096).split(b"\r\n")[0]
+        time.sleep(1.0)  # let ai-core notice the disconnects
+        info = httpx.get(base + "/v1/providers").json()
+        assert all(p["available"] for p in info["providers"]), info
+        r = httpx.post(base + "/v1/chat", json={**CHAT, "options": {"num_predict": 2}}, timeout=30)
+        assert r.status_code == 200, r.text

@@ -206,6 +206,19 @@ def create_app(settings: Mapping[str, Any]) -> Any:
                 return i
         return -1
 
+    def abandoned(p: int) -> None:
+        """End an attempt the *client* gave up on (disconnect, cancellation): neutral.
+
+        Frees the provider's outstanding slot (and its half-open probe) without counting an
+        error or a success, so aborted streams can never open a provider's breaker. The
+        shared kernels have no neutral outcome, hence the two state updates here.
+        """
+        st = router.state
+        if st[p, pol.S_OUTSTANDING] > 0.0:
+            st[p, pol.S_OUTSTANDING] -= 1.0
+        if st[p, pol.S_BREAKER] == pol.BREAKER_HALF_OPEN and st[p, pol.S_PROBES] > 0.0:
+            st[p, pol.S_PROBES] -= 1.0
+
     async def first_chunk(
         prov: Provider, model: str, messages: list[Any], options: Mapping[str, Any]
     ) -> tuple[AsyncIterator[Any], Any]:
@@ -234,6 +247,9 @@ def create_app(settings: Mapping[str, Any]) -> Any:
                 async with asyncio.timeout(timeout):
                     it, chunk = await first_chunk(prov, model, messages, options)
                 return p, it, chunk, t0, time.perf_counter() - t0, attempt
+            except asyncio.CancelledError:
+                abandoned(p)
+                raise
             except Exception as exc:
                 err = _classify(exc)
                 router.completed(p, err.outcome, time.perf_counter() - t0)
@@ -311,6 +327,9 @@ def create_app(settings: Mapping[str, Any]) -> Any:
                 async with asyncio.timeout(timeout):
                     async for last in it:
                         parts.append(last.message.content or "")
+            except asyncio.CancelledError:
+                abandoned(p)
+                raise
             except Exception as exc:
                 err = _classify(exc)
                 router.completed(p, err.outcome, time.perf_counter() - t0)
@@ -321,6 +340,7 @@ def create_app(settings: Mapping[str, Any]) -> Any:
         async def lines() -> AsyncIterator[bytes]:
             last = chunk
             ok = False
+            client_gone = False
             try:
                 if not chunk.done:
                     yield _line(
@@ -348,13 +368,20 @@ def create_app(settings: Mapping[str, Any]) -> Any:
                 final = stats(p, model, last, t0, ttft, attempts, "")
                 final["done"] = True
                 yield _line(final)
+            except (GeneratorExit, asyncio.CancelledError):
+                # The client went away mid-stream: not the provider's fault.
+                client_gone = True
+                raise
             except Exception as exc:
                 err = _classify(exc)
                 yield _line({"error": "provider_failed", "detail": err.message, "done": True})
             finally:
-                router.completed(
-                    p, pol.OUTCOME_OK if ok else pol.OUTCOME_ERROR, time.perf_counter() - t0
-                )
+                if ok:
+                    router.completed(p, pol.OUTCOME_OK, time.perf_counter() - t0)
+                elif client_gone:
+                    abandoned(p)
+                else:
+                    router.completed(p, pol.OUTCOME_ERROR, time.perf_counter() - t0)
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
