@@ -121,3 +121,6 @@ def test_stats_helpers():
     with pytest.raises(ValueError):
         median_ratio([0.0], [1.0])
     assert higher_is_better("recall_at_10", "1") and not higher_is_better("latency_p99", "s")
+    # whole words only: "steps" is not "teps", "time_per_step" is not a rate
+    assert not higher_is_better("steps", "1") and not higher_is_better("time_per_step", "s")
+    assert higher_is_better("queries_per_s", "1") and higher_is_better("bfs", "edges/s")

@@ -244,3 +244,67 @@ def test_improvement_pairs_a_lone_baseline_despite_different_parameters(claims, 
     (v,) = evaluate(claims, rec.frame, [mem])
     assert v.measured == pytest.approx(50.0) and v.verdict == "supported"
     assert v.provenance == "simulated"
+
+
+def test_zero_meets_a_target_and_units_must_match(claims, tmp_path):
+    errors = EvidenceRule(
+        claim="kpis.error_rate",
+        kind="target",
+        metric="error_ratio",
+        case="load/mixed",
+        candidate="python-gateway",
+        what="errors",
+    )
+    frame = _frame(tmp_path, [("load/mixed", "python-gateway", "error_ratio", "%", [0.0])])
+    assert evaluate(claims, frame, [errors])[0].verdict == "supported"  # 0% <= 0.1%
+    wrong = EvidenceRule(
+        claim="kpis.memory",
+        kind="target",
+        claim_unit="MB",
+        metric="rss",
+        case="load/mixed",
+        candidate="python-gateway",
+        what="rss",
+    )
+    frame = _frame(tmp_path, [("load/mixed", "python-gateway", "rss", "s", [1.0])])
+    (v,) = evaluate(claims, frame, [wrong])
+    assert v.verdict == "not measurable here" and "units do not match" in v.explanation
+
+
+def test_a_faster_responses_headline_is_judged_as_less_time(claims, tmp_path):
+    headline = EvidenceRule(
+        claim="headlines.faster_responses",
+        kind="improvement",
+        metric="time",
+        case="overall",
+        baseline="ts",
+        candidate="go",
+        what="overall",
+    )
+    # 223 -> 130 ms is 42% less time: short of "61% faster", whatever the wording
+    frame = _frame(
+        tmp_path, [("overall", "ts", "time", "s", [0.223]), ("overall", "go", "time", "s", [0.130])]
+    )
+    (v,) = evaluate(claims, frame, [headline])
+    assert v.verdict == "contradicted" and v.measured == pytest.approx(41.7, abs=0.1)
+
+
+def test_rules_with_unknown_units_are_rejected(claims):
+    from dataclasses import replace
+
+    bad = replace(
+        claims,
+        evidence=(
+            {
+                "claim": "kpis.memory",
+                "kind": "target",
+                "metric": "m",
+                "case": "c",
+                "candidate": "i",
+                "what": "w",
+                "claim_unit": "furlongs",
+            },
+        ),
+    )
+    with pytest.raises(ClaimsError, match="unknown unit"):
+        load_rules(bad)

@@ -14,6 +14,8 @@ from workbench.results import (
     merge_run,
     read_history,
     read_run,
+    safe_label,
+    samples_of,
     write_results,
 )
 
@@ -122,3 +124,16 @@ def test_unreadable_part_file_is_a_clear_error(tmp_path):
     bad.write_text("not parquet")
     with pytest.raises(ResultError, match="cannot read results"):
         read_run(tmp_path / "run-x")
+
+
+def test_safe_label_is_readable_and_collision_free():
+    assert safe_label("graph_kernels") == "graph_kernels"
+    assert safe_label("g[scale=3]").startswith("g_scale=3_-")
+    labels = ["a,b", "a_b", "a;b", "a b"]
+    assert len({safe_label(x) for x in labels}) == len(labels)
+
+
+def test_samples_of_prefers_repeats():
+    assert samples_of({"samples": "[1.0, 2.0]", "value": 9.0}) == [1.0, 2.0]
+    assert samples_of({"samples": "[]", "value": 9.0}) == [9.0]
+    assert samples_of({"samples": None, "value": 9.0}) == [9.0]

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from workbench.errors import RunError, SuiteError
-from workbench.results import read_run
+from workbench.results import read_run, safe_label
 from workbench.runner import load_suite, notebook_parameters, run_suite
 
 RECORD = (
@@ -201,4 +201,12 @@ def test_a_grid_runs_once_per_combination_in_parallel(write_suite, notebooks):
     frame = read_run(outcome.run_dir)
     assert sorted(frame["value"].to_list()) == pytest.approx([3e-3, 5e-3])
     assert sorted(json.loads(p)["scale"] for p in frame["params"]) == [3, 5]
-    assert (outcome.run_dir / "notebooks" / "good_scale=3_.ipynb").is_file()
+    assert (outcome.run_dir / "notebooks" / f"{safe_label('good[scale=3]')}.ipynb").is_file()
+
+
+def test_parameters_cell_with_magic_or_tuples(tmp_path, make_notebook):
+    nb = make_notebook(tmp_path / "t.ipynb", "run_dir = None\na, b = 1, 'x'")
+    assert notebook_parameters(nb) == {"run_dir": None, "a": 1, "b": "x"}
+    nb = make_notebook(tmp_path / "m.ipynb", "%matplotlib inline\nrun_dir = None")
+    with pytest.raises(SuiteError, match="not plain Python"):
+        notebook_parameters(nb)

@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 import polars as pl
 
 from workbench.errors import RunError
-from workbench.results import list_runs, read_run, run_dir_for
+from workbench.results import list_runs, read_run, run_dir_for, samples_of
 from workbench.stats import mann_whitney_p, median_ratio
 
 __all__ = [
@@ -42,20 +41,34 @@ __all__ = [
 ]
 
 KEY = ("notebook", "case", "implementation", "metric", "params")
-_HIGHER_UNITS = {"req/s", "ops/s", "queries/s", "TEPS", "x", "connections", "requests/s", "1/s"}
-_HIGHER_WORDS = (
+_HIGHER_UNITS = {
+    "req/s",
+    "ops/s",
+    "queries/s",
+    "TEPS",
+    "edges/s",
+    "bytes/s",
+    "x",
+    "1/s",
+    "connections",
+    "users",
+    "requests/s",
+}
+# Whole words of a metric name (split on "_") that mean more is better.
+_HIGHER_WORDS = {
     "rps",
     "throughput",
     "teps",
     "qps",
     "recall",
     "speedup",
-    "per_s",
-    "_per_second",
     "connections",
     "nmi",
     "modularity",
-)
+    "improvement",
+    "bandwidth",
+    "users",
+}
 
 
 def higher_is_better(metric: str, unit: str) -> bool:
@@ -66,16 +79,9 @@ def higher_is_better(metric: str, unit: str) -> bool:
     >>> higher_is_better("time", "s"), higher_is_better("rps", "req/s")
     (False, True)
     """
-    m = metric.lower()
-    return unit in _HIGHER_UNITS or any(w in m for w in _HIGHER_WORDS)
-
-
-def _samples(row: dict[str, Any]) -> list[float]:
-    if row.get("samples"):
-        values = [float(v) for v in json.loads(row["samples"])]
-        if values:
-            return values
-    return [float(row["value"])]
+    name = metric.lower()
+    rate = name.endswith(("_per_s", "_per_second"))  # queries_per_s, but not time_per_step
+    return unit in _HIGHER_UNITS or rate or any(w in _HIGHER_WORDS for w in name.split("_"))
 
 
 def compare_runs(
@@ -106,7 +112,7 @@ def compare_runs(
         ra = index.get(tuple(rb[k] for k in KEY))
         if ra is None or ra["value"] <= 0 or rb["value"] <= 0:
             continue
-        sa, sb = _samples(ra), _samples(rb)
+        sa, sb = samples_of(ra), samples_of(rb)
         est = median_ratio(sa, sb)
         p = mann_whitney_p(sa, sb)
         higher = higher_is_better(rb["metric"], rb["unit"])

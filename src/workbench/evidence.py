@@ -43,10 +43,12 @@ import polars as pl
 from workbench.claims import Claims, resolve
 from workbench.compare import higher_is_better
 from workbench.errors import ClaimsError
+from workbench.results import samples_of
 from workbench.stats import median_ratio
 
 __all__ = ["VERDICTS", "EvidenceRule", "Verdict", "evaluate", "load_rules"]
 
+_IMPROVEMENT_KINDS = ("pct_less", "pct_more", "factor")
 VERDICTS = ("supported", "contradicted", "inconclusive", "not measurable here")
 # (unit in the store, unit of the claim) -> store units per claim unit. Memory: the plan's
 # "MB" is read as MiB, the unit RSS is reported in.
@@ -119,15 +121,19 @@ def load_rules(claims: Claims) -> list[EvidenceRule]:
             raise ClaimsError(f"{where}.baseline: an improvement needs a baseline implementation")
         if rule.bound not in (None, "upper", "lower"):
             raise ClaimsError(f"{where}.bound: expected upper or lower, got {rule.bound!r}")
-        resolve(claims, rule.claim)  # raises ClaimsError naming the bad reference
+        fig = resolve(claims, rule.claim)  # raises ClaimsError naming the bad reference
+        if rule.claim_unit and rule.claim_unit not in {u for _, u in _SCALE}:
+            raise ClaimsError(
+                f"{where}.claim_unit: unknown unit {rule.claim_unit!r}; known: "
+                f"{sorted({u for _, u in _SCALE})}"
+            )
+        if rule.kind == "improvement" and (fig.kind or "pct_less") not in _IMPROVEMENT_KINDS:
+            raise ClaimsError(
+                f"{where}.claim: {rule.claim} is not an improvement "
+                f"({fig.kind!r}); use kind: target"
+            )
         rules.append(rule)
     return rules
-
-
-def _samples(row: Mapping[str, Any]) -> list[float]:
-    if row.get("samples"):
-        return [float(v) for v in json.loads(row["samples"])]
-    return [float(row["value"])]
 
 
 def _show(value: float, unit: str) -> str:
@@ -148,7 +154,7 @@ def _judge(low: float, high: float, claimed: float, higher_better: bool) -> str:
 
 
 def _improvement(rule: EvidenceRule, fig, base: Mapping, cand: Mapping) -> Verdict:
-    est = median_ratio(_samples(base), _samples(cand))  # cand / base
+    est = median_ratio(samples_of(base), samples_of(cand))  # cand / base
     higher = higher_is_better(rule.metric, cand["unit"])
     # speed-up as the claim states it: time falls (lower better) or throughput rises
     gain = (
@@ -161,9 +167,11 @@ def _improvement(rule: EvidenceRule, fig, base: Mapping, cand: Mapping) -> Verdi
     elif kind == "pct_less":
         value, low, high = ((1 - 1 / g) * 100 for g in gain)
         text = f"{fig.value:g}% less"
-    else:  # pct_more
+    elif kind == "pct_more":
         value, low, high = ((g - 1) * 100 for g in gain)
         text = f"+{fig.value:g}%"
+    else:
+        raise ClaimsError(f"{rule.claim}: cannot judge an improvement of kind {kind!r}")
     verdict = _judge(low, high, fig.value, higher_better=True)
     n = min(est.n_a, est.n_b)
     sym = "x" if kind == "factor" else "%"
@@ -188,10 +196,24 @@ def _improvement(rule: EvidenceRule, fig, base: Mapping, cand: Mapping) -> Verdi
 
 
 def _target(rule: EvidenceRule, fig, cand: Mapping) -> Verdict:
-    scale = _SCALE.get((cand["unit"], rule.claim_unit or ""), 1.0)
+    claim_unit = rule.claim_unit or cand["unit"]
+    if claim_unit == cand["unit"]:
+        scale = 1.0
+    elif (cand["unit"], claim_unit) in _SCALE:
+        scale = _SCALE[(cand["unit"], claim_unit)]
+    else:
+        return Verdict(
+            rule,
+            "not measurable here",
+            fig.value,
+            f"{fig.value:g} {claim_unit}",
+            explanation=f"units do not match: the result is in {cand['unit']!r}, "
+            f"the claim in {claim_unit!r}",
+            **_where(cand),
+        )
     claimed = fig.value * scale
-    samples = _samples(cand)
-    if len(samples) >= 3:
+    samples = samples_of(cand)
+    if len(samples) >= 3 and min(samples) > 0:
         est = median_ratio([1.0] * len(samples), samples)  # bootstrap of the median itself
         value, low, high = est.ratio, est.low, est.high
     else:
@@ -207,7 +229,7 @@ def _target(rule: EvidenceRule, fig, cand: Mapping) -> Verdict:
     op = "<=" if bound == "upper" else ">="
     text = f"{op} {fig.value:g} {rule.claim_unit or cand['unit']}"
     how = f"{rule.candidate}: {_show(value, cand['unit'])}"
-    if len(samples) >= 3:
+    if low != high:
         how += f" [95% CI {_show(low, cand['unit'])} – {_show(high, cand['unit'])}]"
     else:
         of = f" of {cand['n']:,} requests" if (cand["n"] or 1) > 1 else ""
@@ -246,7 +268,9 @@ def _matches(frame: pl.DataFrame, rule: EvidenceRule, implementation: str) -> li
             continue
         if rule.notebook and row["notebook"] != rule.notebook:
             continue
-        if fnmatch.fnmatchcase(row["case"], rule.case) and row["value"] > 0:
+        # a ratio needs positive figures; a target can be met by zero (an error rate)
+        ok_value = row["value"] >= 0 if rule.kind == "target" else row["value"] > 0
+        if fnmatch.fnmatchcase(row["case"], rule.case) and ok_value:
             out.append(row)
     return out
 

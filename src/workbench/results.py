@@ -48,6 +48,8 @@ __all__ = [
     "read_history",
     "read_run",
     "run_dir_for",
+    "safe_label",
+    "samples_of",
     "write_results",
 ]
 
@@ -175,6 +177,35 @@ class Result:
         return row
 
 
+def safe_label(label: str) -> str:
+    """A file-name-safe form of an execution label (``graph[scale=16]`` -> ``graph[scale=16]``
+    stays readable; other characters become ``_``). When anything had to be replaced, a short
+    hash of the original is appended, so two labels never map to one file.
+
+    Examples
+    --------
+    >>> safe_label("claims")
+    'claims'
+    >>> safe_label("a,b") != safe_label("a_b")
+    True
+    """
+    import hashlib
+
+    safe = re.sub(r"[^A-Za-z0-9_.=-]", "_", label) or "results"
+    if safe != label:
+        safe += "-" + hashlib.sha1(label.encode()).hexdigest()[:6]
+    return safe
+
+
+def samples_of(row: Mapping[str, Any]) -> list[float]:
+    """The repeats behind a stored row (its ``samples``), or its single ``value``."""
+    if row.get("samples"):
+        values = [float(v) for v in json.loads(row["samples"])]
+        if values:
+            return values
+    return [float(row["value"])]
+
+
 def new_run_id(suite: str = "run") -> str:
     """A sortable, unique run id: ``20261130T093512Z-<suite>-<4 hex>``."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -265,7 +296,7 @@ class Recorder:
         # The runner names each execution (a grid runs one notebook several times) through
         # WORKBENCH_NOTEBOOK_LABEL, so that executions never overwrite each other's part file.
         label = label or os.environ.get("WORKBENCH_NOTEBOOK_LABEL") or notebook or "results"
-        self.label = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
+        self.label = safe_label(label)
         self.path = self.run_dir / "results" / f"{self.label}.parquet"
         self._rows: list[Result] = []
         self._lock = threading.Lock()

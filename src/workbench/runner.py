@@ -48,7 +48,7 @@ import yaml
 from workbench.config import data_dir, project_root, reports_dir, setting
 from workbench.errors import RunError, SuiteError
 from workbench.measure import git_commit, library_versions, machine_info
-from workbench.results import merge_run, new_run_id, run_dir_for
+from workbench.results import merge_run, new_run_id, run_dir_for, safe_label
 
 __all__ = [
     "KERNEL_NAME",
@@ -131,24 +131,40 @@ def notebook_parameters(path: str | Path) -> dict[str, Any]:
             break
     else:
         raise SuiteError(path, "parameters", "the notebook has no cell tagged 'parameters'")
+    try:
+        body = ast.parse(source).body
+    except SyntaxError as exc:
+        raise SuiteError(
+            path,
+            "parameters",
+            f"the parameters cell is not plain Python ({exc.msg}, line {exc.lineno}); "
+            "it may hold only assignments of literals",
+        ) from None
     out: dict[str, Any] = {}
-    for node in ast.parse(source).body:
+    for node in body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             target, value = node.target, node.value
         else:
             continue
-        if not isinstance(target, ast.Name):
-            continue
-        try:
-            out[target.id] = ast.literal_eval(value)
-        except ValueError:
-            raise SuiteError(
-                path,
-                target.id,
-                "parameters-cell values must be literals (numbers, strings, lists, dicts, None)",
-            ) from None
+        # `a, b = 1, 2` defines two parameters
+        if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple):
+            pairs = list(zip(target.elts, value.elts, strict=False))
+        else:
+            pairs = [(target, value)]
+        for name, val in pairs:
+            if not isinstance(name, ast.Name):
+                continue
+            try:
+                out[name.id] = ast.literal_eval(val)
+            except ValueError:
+                raise SuiteError(
+                    path,
+                    name.id,
+                    "parameters-cell values must be literals (numbers, strings, lists, dicts, "
+                    "None)",
+                ) from None
     return out
 
 
@@ -356,10 +372,6 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def _safe(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "._=-" else "_" for c in label)
-
-
 def _notebook_error(output: Path) -> str:
     """The exception a failed notebook raised, from its executed copy."""
     try:
@@ -379,7 +391,7 @@ def _execute(run: NotebookRun, run_dir: Path, kernel: str) -> dict[str, Any]:
     log_dir = run_dir / "logs"
     out_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
-    name = _safe(run.label)
+    name = safe_label(run.label)
     output = out_dir / f"{name}.ipynb"
     params_file = log_dir / f"{name}.parameters.yaml"
     params = {**run.parameters, "run_dir": str(run_dir)}
