@@ -71,3 +71,15 @@ def test_property_unit_or_zero(x):
     np.testing.assert_array_equal(got[zero], 0.0)
     np.testing.assert_allclose(norms[~zero], 1.0, atol=1e-6)
     np.testing.assert_allclose(got, naive.normalize(x), atol=1e-6)
+
+
+def test_finite_value_too_large_for_float32_is_called_an_overflow():
+    # 1e300 is finite: the error used to say "contains NaN or inf"
+    with pytest.raises(ValueError, match="too large for float32"):
+        normalize(np.array([[1e300, 1.0]]))
+    with pytest.raises(ValueError, match="too large for float32"):
+        normalize(np.array([1.0, -1e39]))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        normalize(np.array([[1e300, np.nan]]))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        normalize(np.array([[np.inf, 1.0]], dtype=np.float32))

@@ -79,7 +79,8 @@ def normalize(x: np.ndarray) -> np.ndarray:
     TypeError
         ``x`` is not real-valued (bool, complex, object, string).
     ValueError
-        ``x`` is not 1-D or 2-D, has dimension 0, or contains NaN or inf.
+        ``x`` is not 1-D or 2-D, has dimension 0, contains NaN or inf, or holds values too
+        large for float32.
 
     Notes
     -----
@@ -92,12 +93,17 @@ def normalize(x: np.ndarray) -> np.ndarray:
            [0. , 0. ]], dtype=float32)
     """
     one = np.ndim(x) == 1
-    arr = as_vectors(x, "x", allow_1d=True, allow_empty=True, check_finite=False)
+    with np.errstate(over="ignore"):  # an overflowing cast is reported below as a ValueError
+        arr = as_vectors(x, "x", allow_1d=True, allow_empty=True, check_finite=False)
     out = np.empty_like(arr)
     norms = np.empty(arr.shape[0], dtype=np.float64)
     _normalize_kernel(arr, out, norms)
     # a NaN or inf anywhere in a row makes that row's norm non-finite: no extra pass needed
     if not np.isfinite(norms).all():
+        # error path only: tell a finite value beyond float32's range from a real NaN/inf
+        src = np.asarray(x)
+        if src.dtype.kind == "f" and src.dtype.itemsize > 4 and np.isfinite(src).all():
+            raise ValueError("x has values too large for float32 (they overflow to inf)")
         raise ValueError("x contains NaN or inf")
     return out[0] if one else out
 
