@@ -84,6 +84,17 @@ def test_bad_requests_are_422():
         assert c.post("/api/generate", json=opts).status_code == 422
 
 
+def test_embed_batch_is_capped():
+    with TestClient(create_app({"ttft_ms": 0})) as c:
+        big = {"model": MODEL, "input": [f"t{i}" for i in range(1000)], "dimensions": 4096}
+        r = c.post("/api/embed", json=big)
+        assert r.status_code == 422 and r.json()["error"] == "too_many_inputs"
+        r = c.post("/api/embed", json={**big, "input": ["x"] * 257, "dimensions": 8})
+        assert r.status_code == 422 and "at most 256" in r.json()["detail"]
+        ok = c.post("/api/embed", json={**big, "input": ["x"] * 256, "dimensions": 4096})
+        assert ok.status_code == 200 and len(ok.json()["embeddings"]) == 256
+
+
 def test_latency_model_draws_within_jitter_and_rate():
     lm = LatencyModel({"ttft_ms": 100, "tokens_per_s": 50, "jitter": 0.2, "error_rate": 0.25,
                        "seed": 7})  # fmt: skip

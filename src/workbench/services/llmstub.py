@@ -26,6 +26,12 @@ Latency model (settings, all optional)
     (capped at 4096).
 ``models`` (``["workbench-stub:latest"]``), ``embed_dim`` (64), ``seed`` (0).
 
+Limits of ``POST /api/embed``: ``dimensions`` at most 4096, at most
+:data:`MAX_EMBED_INPUTS` (256) inputs per request and at most :data:`MAX_EMBED_FLOATS`
+(256 x 4096) floats in all (inputs x dimensions); beyond either the answer is 422
+``too_many_inputs``. The vectors are computed on the event loop, so an unbounded batch
+(1000 x 4096 took 3 s and 88 MB) would stall every other request of the stub.
+
 Text and embeddings are deterministic functions of model and prompt; jitter and errors are
 drawn from a generator seeded with ``seed``, so a run is reproducible for a request order.
 """
@@ -47,7 +53,15 @@ from starlette.routing import Route
 
 from workbench.services.common import ApiError, build_app, field, read_json
 
-__all__ = ["DEFAULTS", "LatencyModel", "create_app", "deterministic_text", "embed_text"]
+__all__ = [
+    "DEFAULTS",
+    "MAX_EMBED_FLOATS",
+    "MAX_EMBED_INPUTS",
+    "LatencyModel",
+    "create_app",
+    "deterministic_text",
+    "embed_text",
+]
 
 DEFAULTS: dict[str, Any] = {
     "ttft_ms": 50.0,
@@ -59,6 +73,10 @@ DEFAULTS: dict[str, Any] = {
     "embed_dim": 64,
     "seed": 0,
 }
+#: Most inputs one ``/api/embed`` request may carry.
+MAX_EMBED_INPUTS = 256
+#: Most floats (inputs x dimensions) one ``/api/embed`` answer may hold.
+MAX_EMBED_FLOATS = 256 * 4096
 _MAX_TOKENS_CAP = 4096
 _HEADERS = {"X-Workbench-Provenance": "simulated"}
 _VOCAB = (  # noqa: SIM905 - prose reads better than a word list
@@ -258,6 +276,19 @@ def create_app(settings: Mapping[str, Any]) -> Any:
                 422, "invalid_field", "field 'input' must be a string or list of strings"
             )
         d = field(body, "dimensions", int, dim, lo=1, hi=4096)
+        if len(inputs) > MAX_EMBED_INPUTS:
+            raise ApiError(
+                422,
+                "too_many_inputs",
+                f"field 'input' has {len(inputs)} strings; at most {MAX_EMBED_INPUTS} per request",
+            )
+        if len(inputs) * d > MAX_EMBED_FLOATS:
+            raise ApiError(
+                422,
+                "too_many_inputs",
+                f"{len(inputs)} inputs x {d} dimensions = {len(inputs) * d} floats; at most "
+                f"{MAX_EMBED_FLOATS} per request (send fewer inputs or dimensions)",
+            )
         t0 = time.perf_counter()
         vectors = [embed_text(model, s, d) for s in inputs]
         return JSONResponse(
