@@ -219,3 +219,16 @@ def test_concurrent_searches_agree_and_restore_blas_threads():
         np.testing.assert_array_equal(gs, ws)
     after = blas_threads()
     assert {path: after[path] for path in before} == before
+
+
+@pytest.mark.parametrize("n", [4, 70])  # insertion sort (k <= 64) and the argsort path
+def test_equal_float32_scores_are_ordered_by_id(n):
+    # cosine of [1, 0] with c*[1, 1] differs between c only beyond float32 precision; the
+    # float32 scores are equal, so the documented contract orders them by id (it used to
+    # give [2, 0, 1, 3] for the 4-row case)
+    base = np.float64([[2, 2], [1, 1], [3, 3], [1, 1]])
+    if n > 4:
+        base = np.arange(1, n + 1, dtype=np.float64)[:, None] * np.ones((1, 2)) / 7.0
+    scores, ids = topk(np.float64([[1, 0]]), base, n, "cosine")
+    assert np.unique(scores).size == 1
+    assert ids[0].tolist() == list(range(n))

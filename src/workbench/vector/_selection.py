@@ -108,6 +108,8 @@ def _select_rows_kernel(scores, qrows, col_ids, weight, mode, heap_s, heap_i, ba
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH, nogil=True)
 def _rescore_kernel(queries, vectors, rows, ids, mode, out_s, out_i):
     # Exact float64 scores of the k winners, sorted best first (ties: lower id first).
+    # The caller's out_s is float32, so sort on the float32-rounded score: values that differ
+    # only beyond float32 precision come out as equal scores and must be ordered by id.
     # rows[q, t] is the row of `vectors` holding id ids[q, t], or -1 for "not found".
     # Serial: k * dim work per query is tiny next to the search itself.
     nq, k = rows.shape
@@ -135,7 +137,7 @@ def _rescore_kernel(queries, vectors, rows, ids, mode, out_s, out_i):
                     diff = np.float64(queries[q, c]) - np.float64(vectors[r, c])
                     acc += diff * diff
                 val[t] = acc
-                key[t] = acc
+                key[t] = np.float64(np.float32(acc))
             else:
                 dot = 0.0
                 bsq = 0.0
@@ -147,7 +149,7 @@ def _rescore_kernel(queries, vectors, rows, ids, mode, out_s, out_i):
                     den = np.sqrt(qsq) * np.sqrt(bsq)
                     dot = dot / den if den > 0.0 else 0.0
                 val[t] = dot
-                key[t] = -dot
+                key[t] = -np.float64(np.float32(dot))
         if k <= 64:
             _insertion_sort(key, val, gid)
             for t in range(k):
