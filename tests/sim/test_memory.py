@@ -391,3 +391,24 @@ def test_v8_young_generation_never_exceeds_its_semi_space():
     assert (tr["young_mb"] <= 16.0 + step_mb).all()
     assert (tr["rss_mb"] >= tr["heap_mb"]).all()
     assert res.summary()["major_gcs"] > 0  # the promoted in-flight bytes die in old space
+
+
+def test_simulate_bounds_the_number_of_steps():
+    # 1e21 steps used to reach numba as an int64 overflow (OverflowError, naming nothing)
+    with pytest.raises(ValueError, match=r"duration_s / dt_s"):
+        simulate(_steady(), "go", duration_s=1e12, dt_s=1e-9)
+    with pytest.raises(ValueError, match=r"duration_s / dt_s"):
+        simulate(_steady(), "go", duration_s=1e8, dt_s=0.01)
+
+
+def test_simulate_validates_trace_dt_s():
+    w = _steady()
+    # longer than the run: the trace used to come back empty without a word
+    with pytest.raises(ValueError, match=r"trace_dt_s .* must not exceed duration_s"):
+        simulate(w, "go", 1, 0.01, trace_dt_s=2.0)
+    # the docstring says a multiple of dt_s; 0.015 used to be rounded silently
+    with pytest.raises(ValueError, match=r"trace_dt_s .* must be a multiple of dt_s"):
+        simulate(w, "go", 1, 0.01, trace_dt_s=0.015)
+    res = simulate(w, "go", 1, 0.01, trace_dt_s=0.03)  # 0.03 / 0.01 is 2.9999999999999996
+    assert res.trace.height == 33
+    assert simulate(w, "go", 1, 0.01, trace_dt_s=1.0).trace.height == 1

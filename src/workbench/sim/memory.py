@@ -89,6 +89,8 @@ _MB = 1e6
 # Above this many steps the trace is thinned to about _TRACE_ROWS rows unless asked otherwise.
 _FULL_TRACE_STEPS = 200_000
 _TRACE_ROWS = 100_000
+# duration_s / dt_s above this is refused: hours of CPU, and beyond int64 a numba overflow.
+_MAX_STEPS = 10**9
 _GC_KINDS = ("scavenge", "mark_compact", "go_gc")
 _MAJOR_KINDS = ("mark_compact", "go_gc")
 
@@ -266,7 +268,9 @@ def simulate(
         :class:`PressureDetector`, or an option the runtime does not have.
     ValueError
         Unknown runtime; non-positive ``duration_s`` or ``dt_s``; ``dt_s`` longer than
-        ``duration_s`` or too coarse for V8's semi-space; invalid runtime options (``gogc`` < 0
+        ``duration_s`` or too coarse for V8's semi-space; more than 10**9 steps
+        (``duration_s / dt_s``); ``trace_dt_s`` not a multiple of ``dt_s`` or longer than
+        ``duration_s``; invalid runtime options (``gogc`` < 0
         other than ``"off"``, a memory limit below the live set, ...).
 
     Examples
@@ -308,14 +312,27 @@ def simulate(
             raise ValueError(
                 f"detector.interval_s ({detector.interval_s:g}) must be >= dt_s ({dt_s:g})"
             )
-    n_steps = round(duration_s / dt_s)
+    ratio = duration_s / dt_s
+    if not ratio <= _MAX_STEPS:
+        raise ValueError(
+            f"duration_s / dt_s ({duration_s:g} / {dt_s:g}) asks for {ratio:.3g} steps, "
+            f"more than {_MAX_STEPS:.0e}: raise dt_s or shorten duration_s"
+        )
+    n_steps = round(ratio)
     if trace_dt_s is None:
         rec_every = 1 if n_steps <= _FULL_TRACE_STEPS else math.ceil(n_steps / _TRACE_ROWS)
     else:
         trace_dt_s = _check_number("trace_dt_s", trace_dt_s, strict=True)
         if trace_dt_s < dt_s:
             raise ValueError(f"trace_dt_s ({trace_dt_s:g}) must be >= dt_s ({dt_s:g})")
-        rec_every = max(1, round(trace_dt_s / dt_s))
+        if trace_dt_s > duration_s:
+            raise ValueError(
+                f"trace_dt_s ({trace_dt_s:g}) must not exceed duration_s ({duration_s:g}): "
+                "the trace would be empty"
+            )
+        rec_every = round(trace_dt_s / dt_s)
+        if abs(trace_dt_s / dt_s - rec_every) > 1e-6 * rec_every:
+            raise ValueError(f"trace_dt_s ({trace_dt_s:g}) must be a multiple of dt_s ({dt_s:g})")
     curve_t, curve_m = workload.curve_arrays()
     if isinstance(opts, V8Options):
         per_step_mb = (
