@@ -571,3 +571,64 @@ def test_recovers_after_a_postgres_restart() -> None:
             assert c.get(f"/v1/agents/{aid}").json()["name"] == "survivor"
     finally:
         pg.stop()
+
+
+_ORPHAN_CHILD = """
+import json, os, signal, sys
+from workbench.errors import ServiceError
+from workbench.services.dbservers import start_postgres, start_redis
+out = {}
+for name, start in (("redis", start_redis), ("postgres", start_postgres)):
+    try:
+        server = start()
+    except ServiceError as exc:
+        out[name] = {"error": str(exc)}
+        continue
+    pid = server.process.pid
+    if name == "postgres":  # the postmaster (the Popen child may be runuser)
+        pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    out[name] = {"pid": pid, "root": str(server.root)}
+print(json.dumps(out), flush=True)
+if sys.argv[1] == "killed":
+    os.kill(os.getpid(), signal.SIGKILL)
+# "exit": leave without calling stop()
+"""
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("how", ["exit", "killed"])
+def test_db_servers_do_not_outlive_their_caller(tmp_path, how):
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    import psutil
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _ORPHAN_CHILD, how], capture_output=True, text=True, timeout=120
+    )
+    started = json.loads(proc.stdout.strip().splitlines()[-1])
+    servers = {k: v for k, v in started.items() if "pid" in v}
+    try:
+        if not servers:
+            if os.environ.get("CI") == "true":
+                raise AssertionError(f"no database server could be started: {started}")
+            pytest.skip(f"no database server can be started here: {started}")
+        deadline = time.monotonic() + 20
+        alive = {k: v["pid"] for k, v in servers.items() if psutil.pid_exists(v["pid"])}
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = {
+                k: pid
+                for k, pid in alive.items()
+                if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+            }
+        assert not alive, f"still running after the caller's {how}: {alive}"
+        if how == "exit":  # atexit stopped them, directories included
+            assert not [v["root"] for v in servers.values() if os.path.exists(v["root"])]
+    finally:
+        for v in servers.values():
+            if psutil.pid_exists(v["pid"]):
+                psutil.Process(v["pid"]).kill()
+            shutil.rmtree(v["root"], ignore_errors=True)

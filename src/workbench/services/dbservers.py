@@ -3,7 +3,11 @@
 Each launcher starts a private server in a temporary directory on a free ``127.0.0.1`` port,
 waits until it accepts connections, and gives back an object with its ``url`` and a
 ``stop()`` (also a context manager). Nothing is left behind: the data directory is removed
-on stop. The Debian packages (``postgresql``, ``redis-server``) provide the binaries;
+on stop; a server still running when the interpreter exits is stopped then (``atexit``), and
+if the caller is killed outright the server gets SIGTERM from the kernel (the launcher's
+parent-death signal, :func:`workbench.services.launcher.pdeathsig_preexec`). Only the
+temporary directory of a caller killed with SIGKILL can remain. The Debian packages
+(``postgresql``, ``redis-server``) provide the binaries;
 ``scripts/install-system-deps.sh`` installs them in CI.
 
 PostgreSQL refuses to run as root, so when the caller is root the server runs as the
@@ -20,6 +24,7 @@ redis://127.0.0.1:40123/0
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import os
@@ -49,6 +54,23 @@ def _free_port() -> int:
     from workbench.services.launcher import free_port
 
     return free_port()
+
+
+def _preexec() -> Any:
+    from workbench.services.launcher import pdeathsig_preexec
+
+    return pdeathsig_preexec()
+
+
+#: Servers started and not stopped yet; stopped at interpreter exit.
+_LIVE: dict[int, Any] = {}
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_LIVE.values()):
+        with contextlib.suppress(Exception):
+            server.stop()
 
 
 def find_postgres_bin() -> Path | None:
@@ -160,8 +182,9 @@ class PostgresServer:
                 [*self._prefix, str(self.bin_dir / "postgres"), "-D", str(self.data_dir),
                  "-p", str(self.port), *self._options],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_preexec(),
             )  # fmt: skip
+        _LIVE[id(self)] = self
         _wait_postgres(self, timeout)
 
     def restart(self, timeout: float = 60.0) -> None:
@@ -178,6 +201,7 @@ class PostgresServer:
         """
         self._pg_ctl_stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+        _LIVE.pop(id(self), None)
 
     def log_tail(self, lines: int = 20) -> str:
         path = self.root / "postgres.log"
@@ -311,8 +335,9 @@ class RedisServer:
                  "--save", "", "--appendonly", "no", "--dir", str(self.root),
                  "--protected-mode", "yes", "--daemonize", "no"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_preexec(),
             )  # fmt: skip
+        _LIVE[id(self)] = self
         self._wait(timeout)
 
     def _wait(self, timeout: float) -> None:
@@ -359,6 +384,7 @@ class RedisServer:
         """Stop the server and remove its directory."""
         self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
+        _LIVE.pop(id(self), None)
 
     def __enter__(self) -> RedisServer:
         return self

@@ -48,7 +48,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +69,7 @@ __all__ = [
     "free_port",
     "hash_api_key",
     "load_serve_config",
+    "pdeathsig_preexec",
     "plan_services",
     "read_serve_state",
     "run_serve",
@@ -209,6 +210,17 @@ def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child before exe
         pass
 
 
+def pdeathsig_preexec() -> Callable[[], None] | None:
+    """``preexec_fn`` for :class:`subprocess.Popen`: the child gets SIGTERM when we die.
+
+    Children run in their own session (``start_new_session=True``) so a terminal's Ctrl-C
+    reaches only their parent; this death signal makes sure they still go when the parent is
+    killed outright. Linux only (``None`` elsewhere). The kernel sends it when the *thread*
+    that started the child ends, so start long-lived children from a long-lived thread.
+    """
+    return _set_pdeathsig if sys.platform.startswith("linux") else None
+
+
 @dataclass
 class _Child:
     name: str
@@ -310,7 +322,7 @@ class ServiceSet:
                 # Own session: a terminal's Ctrl-C reaches only the launcher, which then stops
                 # the children in order.
                 start_new_session=True,
-                preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
+                preexec_fn=pdeathsig_preexec(),
             )
         spec = SERVICES[name]
         url = f"{spec.scheme}://{self.host}:{child.port}"
