@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -134,3 +136,36 @@ def test_overhead_figures_recorded(tmp_path):
     assert ratio["value"] == 0.8 and (ratio["min"], ratio["max"]) == (0.7, 0.9)
     added = frame.filter(frame["metric"] == "added_latency_p50").row(0, named=True)
     assert added["unit"] == "s" and added["value"] == 0.002
+
+
+def test_overhead_measure_removes_its_temporary_state_dir(tmp_path, monkeypatch):
+    import contextlib
+    import tempfile
+    import types
+
+    from workbench.services import launcher, overhead
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    used = []
+
+    @contextlib.contextmanager
+    def fake_services(names, *, state_dir, **kw):
+        used.append(state_dir)
+        (Path(state_dir) / "logs").mkdir(parents=True)
+        (Path(state_dir) / "logs" / "gateway.log").write_text("x")
+        yield types.SimpleNamespace(
+            urls={"graphrag": "http://127.0.0.1:1"}, gateway="http://127.0.0.1:2", api_key="k"
+        )
+
+    class FakeProc:
+        def terminate(self): ...
+        def wait(self, timeout=None): ...
+
+    monkeypatch.setattr(launcher, "running_services", fake_services)
+    monkeypatch.setattr(overhead, "start_bare", lambda port: FakeProc())
+    monkeypatch.setattr(overhead, "wrk_rps", lambda url, d: 100.0)
+    monkeypatch.setattr(overhead, "paced_latencies", lambda *a, **k: np.array([0.001, 0.002]))
+    figures = overhead.measure(rounds=1, duration_s=0.1)
+    assert figures["median_rps_ratio"] == 1.0
+    assert used and used[0].startswith(str(tmp_path))
+    assert list(tmp_path.iterdir()) == []  # the wb-overhead-* directory is gone

@@ -208,9 +208,16 @@ def measure(
     """
     import tempfile
 
+    if state_dir is not None:
+        return _measure(rounds, duration_s, rate, state_dir)
+    # The services' logs go to a temporary directory that is removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="wb-overhead-") as sdir:
+        return _measure(rounds, duration_s, rate, sdir)
+
+
+def _measure(rounds: int, duration_s: float, rate: float, sdir: str) -> dict[str, Any]:
     from workbench.services.launcher import free_port, running_services
 
-    sdir = state_dir or tempfile.mkdtemp(prefix="wb-overhead-")
     bare_port = free_port()
     bare = start_bare(bare_port)
     query = {"kind": "khop", "seeds": [0], "k": 1, "top": 1}
