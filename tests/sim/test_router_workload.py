@@ -7,7 +7,7 @@ import pytest
 
 from workbench.sim.distributions import Dist, encode, sample
 from workbench.sim.rng import new_ctx
-from workbench.sim.workload import Workload
+from workbench.sim.workload import Arrivals, Workload
 
 
 def test_poisson_interarrivals_are_exponential():
@@ -53,3 +53,38 @@ def test_empirical_sampler_resamples_the_values():
     x = np.array([sample(t.kind, t.p, t.values, 0, ctx) for _ in range(30_000)])
     assert set(np.unique(x)) == {1.0, 2.0, 10.0}
     assert np.bincount(x.astype(int))[[1, 2, 10]] / x.size == pytest.approx([1 / 3] * 3, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        # 2-D arrays used to reach the router's numba kernel (a typing error)
+        (dict(arrival_s=np.zeros((2, 1))), ValueError, "arrival_s must be one-dimensional"),
+        (dict(prompt_tokens=np.ones((2, 1))), ValueError, "prompt_tokens must be one-dim"),
+        (dict(completion_tokens=np.ones((1, 2))), ValueError, "completion_tokens must be one"),
+        # float token counts used to be truncated silently by the engine
+        (dict(prompt_tokens=[1.5, 2.0]), ValueError, "prompt_tokens must hold whole"),
+        (dict(completion_tokens=[1.0, np.nan]), ValueError, "completion_tokens must hold whole"),
+        (dict(completion_tokens=[1, -1]), ValueError, "completion_tokens must be >= 0"),
+        (dict(prompt_tokens=["a", "b"]), TypeError, "prompt_tokens must hold real"),
+        (dict(arrival_s="01"), TypeError, "arrival_s"),
+        (dict(model=["a"]), ValueError, "model must be one-dimensional"),
+    ],
+)
+def test_arrivals_validates_its_arrays(kwargs, exc, match):
+    args = dict(arrival_s=[0.0, 1.0], prompt_tokens=[1, 2], completion_tokens=[3, 4])
+    with pytest.raises(exc, match=match):
+        Arrivals(**{**args, **kwargs})
+
+
+def test_arrivals_accepts_lists_and_whole_float_counts():
+    from workbench.sim.policies import RoutingPolicy
+    from workbench.sim.providers import Provider
+    from workbench.sim.router import simulate
+
+    # plain lists used to fail with "'list' object has no attribute 'shape'"
+    a = Arrivals([0.0, 0.5, 1.0], [10.0, 20.0, 30.0], [1, 2, 3], ["m", "m", "n"])
+    assert a.arrival_s.dtype == np.float64 and a.prompt_tokens.dtype == np.int64
+    assert a.prompt_tokens.tolist() == [10, 20, 30] and a.completion_tokens.tolist() == [1, 2, 3]
+    res = simulate([Provider("p", slots=2)], a, RoutingPolicy("round_robin"), seed=0)
+    assert res.requests["prompt_tokens"].to_list() == [10, 20, 30]

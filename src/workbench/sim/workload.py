@@ -31,9 +31,47 @@ def stream_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([int(seed), stream]).generate_state(1, np.uint64)[0])
 
 
+def _as_1d(value: Any, name: str) -> np.ndarray:
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a 1-D array of numbers, got {type(value).__name__}")
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size and (arr.dtype == np.bool_ or arr.dtype.kind not in "iuf"):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def _as_tokens(value: Any, name: str) -> np.ndarray:
+    arr = _as_1d(value, name)
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    whole = arr.dtype.kind != "f" or (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+    if not whole:
+        raise ValueError(f"{name} must hold whole, finite token counts")
+    if arr.min() < 0:
+        raise ValueError(f"{name} must be >= 0, got {arr.min()!r}")
+    if arr.max() > 2**53:
+        raise ValueError(f"{name} must be <= 2**53, got {arr.max()!r}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Arrivals:
-    """Concrete requests: arrival times (sorted, seconds) and token counts."""
+    """Concrete requests: arrival times (sorted, seconds) and token counts.
+
+    The arrays may be given as any 1-D array-likes (lists included): ``arrival_s`` is stored
+    as float64, the token counts as int64 (float counts must be whole numbers), ``model`` as
+    a 1-D array of the same length.
+
+    Raises
+    ------
+    TypeError
+        Non-numeric times or token counts.
+    ValueError
+        Arrays that are not 1-D or differ in length, no requests, unsorted, negative or
+        non-finite times, negative or fractional token counts.
+    """
 
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray
@@ -41,6 +79,21 @@ class Arrivals:
     model: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        # frozen: store the checked, converted arrays through object.__setattr__
+        arrival = np.ascontiguousarray(_as_1d(self.arrival_s, "arrival_s"), dtype=np.float64)
+        object.__setattr__(self, "arrival_s", arrival)
+        for name in ("prompt_tokens", "completion_tokens"):
+            object.__setattr__(self, name, _as_tokens(getattr(self, name), name))
+        if self.model is not None:
+            if isinstance(self.model, (str, bytes)):
+                raise TypeError(f"model must be a 1-D array, got {type(self.model).__name__}")
+            model = np.asarray(self.model)
+            if model.shape != arrival.shape:
+                raise ValueError(
+                    f"model must be one-dimensional like arrival_s {arrival.shape}, "
+                    f"got shape {model.shape}"
+                )
+            object.__setattr__(self, "model", model)
         n = self.arrival_s.shape[0]
         if self.prompt_tokens.shape != (n,) or self.completion_tokens.shape != (n,):
             raise ValueError("arrival_s, prompt_tokens and completion_tokens must have one length")
