@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from workbench.sim import queueing as q
@@ -65,3 +66,17 @@ def test_mmc_summary_is_consistent_with_littles_law():
 def test_validation(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("c", [np.int64(2), np.int32(2), np.uint8(2)])
+def test_numpy_integer_server_counts_accepted(c):
+    # used to raise "c must be an int >= 1, got np.int64(2)" although simulate_mmc accepts it
+    assert q.erlang_c_wait(c, 1.0, 1.0) == pytest.approx(q.erlang_c_wait(2, 1.0, 1.0))
+    assert q.erlang_b(c, 1.0) == pytest.approx(q.erlang_b(2, 1.0))
+    assert isinstance(q.mmc_summary(c, 1.0, 1.0)["L"], float)
+
+
+@pytest.mark.parametrize("c", [True, 2.0, np.float64(2.0), "2"])
+def test_non_integer_server_counts_rejected(c):
+    with pytest.raises(ValueError, match="c must"):
+        q.erlang_c_wait(c, 1.0, 1.0)

@@ -19,6 +19,7 @@ service starts); the mean time in system is :math:`W = W_q + 1/\mu`.
 from __future__ import annotations
 
 import math
+import numbers
 
 __all__ = [
     "erlang_b",
@@ -45,9 +46,10 @@ def _pos(x: float, name: str) -> float:
 
 
 def _servers(c: int) -> int:
-    if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+    # any integer type (numpy's too, as simulate_mmc accepts), but not bool
+    if isinstance(c, bool) or not isinstance(c, numbers.Integral) or c < 1:
         raise ValueError(f"c must be an int >= 1, got {c!r}")
-    return c
+    return int(c)
 
 
 def _stable(rho: float) -> None:
