@@ -169,3 +169,77 @@ def test_overhead_measure_removes_its_temporary_state_dir(tmp_path, monkeypatch)
     assert figures["median_rps_ratio"] == 1.0
     assert used and used[0].startswith(str(tmp_path))
     assert list(tmp_path.iterdir()) == []  # the wb-overhead-* directory is gone
+
+
+def test_post_on_a_stale_keepalive_connection_is_resent():
+    """The backend answers one request per connection, then closes on the next one without
+    answering (as when it closes an idle keep-alive connection just as the gateway reuses it).
+    """
+    import json
+    import socket
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from workbench.services.gateway import create_app
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen = []
+
+    def read_request(conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            rest += conn.recv(65536)
+        return head
+
+    def handle(conn):
+        with conn:
+            if read_request(conn) is None:
+                return
+            seen.append("answered")
+            body = json.dumps({"ok": True}).encode()
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                + f"content-length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            if read_request(conn) is not None:
+                seen.append("dropped")  # closes without a byte of answer
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    app = create_app(
+        {
+            "api_key_hashes": [hash_api_key("k")],
+            "backends": {"graphrag": f"http://127.0.0.1:{port}"},
+            "retries": 0,
+        }
+    )
+    hdr = {"Authorization": "Bearer k"}
+    try:
+        with TestClient(app, raise_server_exceptions=False) as c:
+            assert c.post("/v1/graph/query", json={}, headers=hdr).status_code == 200
+            r = c.post("/v1/graph/query", json={}, headers=hdr)  # reuses the idle connection
+            assert r.status_code == 200, r.text
+    finally:
+        listener.close()
+    assert seen == ["answered", "dropped", "answered"]  # resent on a fresh connection

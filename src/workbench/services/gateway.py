@@ -34,7 +34,10 @@ Behaviour
   (:class:`workbench.services.upstream.UpstreamPool`; httpx was measured too slow for the
   overhead budget, see that module) with connect/read/write/pool timeouts. Retries: a
   request that never reached the backend (connect failure, pool timeout) is retried for any
-  method; other failures only for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE).
+  method; one sent on an idle keep-alive connection the backend had just closed (``stale``:
+  closed before a single byte of answer) is resent at once on another connection, for any
+  method and without using the retry budget; other failures are retried only for idempotent
+  methods (GET, HEAD, OPTIONS, PUT, DELETE).
   Backend down: ``503``, timeout: ``504``, broken answer: ``502``, each a JSON error.
   Streaming answers (NDJSON, SSE) are streamed through.
 * **Circuit breaker per backend.** ``breaker.failures`` consecutive failures (transport
@@ -79,6 +82,7 @@ from workbench.services.upstream import (
     UpstreamConnectError,
     UpstreamError,
     UpstreamPool,
+    UpstreamProtocolError,
     UpstreamResponse,
     UpstreamTimeoutError,
 )
@@ -529,6 +533,13 @@ class _Gateway:
                 upstream = await pool.request(method, target, headers, body)
                 break
             except UpstreamError as exc:
+                if isinstance(exc, UpstreamProtocolError) and exc.stale:
+                    # A reused idle connection the backend had just closed: the request was
+                    # never processed. Resend at once on another connection, whatever the
+                    # method; bounded, since every stale connection leaves the pool and a
+                    # fresh one is never stale. Not a backend failure; uses no retry budget.
+                    self.m_retries.labels(backend).inc()
+                    continue
                 never_sent = isinstance(exc, UpstreamConnectError) or (
                     isinstance(exc, UpstreamTimeoutError) and not exc.sent
                 )
