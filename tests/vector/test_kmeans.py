@@ -65,3 +65,22 @@ def test_bad_input(kwargs, exc, msg):
     args.update(kwargs)
     with pytest.raises(exc, match=msg):
         kmeans(**args)
+
+
+@pytest.mark.parametrize(
+    ("seed", "exc", "msg"),
+    [
+        (-1, ValueError, "seed must be >= 0"),  # used to be numpy's message, not naming seed
+        (1.5, TypeError, "seed must be an integer"),
+        (True, TypeError, "seed must be an integer"),
+        ("0", TypeError, "seed must be an integer"),
+    ],
+)
+def test_bad_seed_is_named(seed, exc, msg):
+    with pytest.raises(exc, match=msg):
+        kmeans(np.ones((10, 2)), 2, seed=seed)
+
+
+def test_numpy_integer_seed_accepted():
+    x = np.random.default_rng(0).standard_normal((50, 3))
+    np.testing.assert_array_equal(kmeans(x, 3, seed=np.int64(4)), kmeans(x, 3, seed=4))

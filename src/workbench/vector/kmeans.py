@@ -138,8 +138,8 @@ def kmeans(
     Raises
     ------
     TypeError, ValueError
-        Invalid ``x`` (see :func:`~workbench.vector.topk`), ``k`` not in ``[1, n]``, or a
-        non-positive count.
+        Invalid ``x`` (see :func:`~workbench.vector.topk`), ``k`` not in ``[1, n]``, a
+        non-positive count, or a ``seed`` that is not an integer >= 0.
 
     Notes
     -----
@@ -158,6 +158,7 @@ def kmeans(
     n = X.shape[0]
     k = check_k(k, n)
     for name, value, low in (
+        ("seed", seed, 0),
         ("n_iter", n_iter, 0),
         ("max_points_per_centroid", max_points_per_centroid, 1),
         ("init_points_per_centroid", init_points_per_centroid, 1),
@@ -166,7 +167,7 @@ def kmeans(
             raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
         if value < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(int(seed))
     if n > k * max_points_per_centroid:
         X = X[np.sort(rng.choice(n, size=k * max_points_per_centroid, replace=False))]
     m = min(X.shape[0], k * init_points_per_centroid)
