@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -171,52 +174,41 @@ def test_overhead_measure_removes_its_temporary_state_dir(tmp_path, monkeypatch)
     assert list(tmp_path.iterdir()) == []  # the wb-overhead-* directory is gone
 
 
-def test_post_on_a_stale_keepalive_connection_is_resent():
-    """The backend answers one request per connection, then closes on the next one without
-    answering (as when it closes an idle keep-alive connection just as the gateway reuses it).
-    """
-    import json
-    import socket
-    import threading
+def _read_request(conn):
+    """Head of one HTTP/1.1 request read from ``conn`` (body skipped), None at EOF."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        rest += conn.recv(65536)
+    return head
 
+
+def _answer(conn):
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+    )
+
+
+@contextlib.contextmanager
+def _gateway_before(handle):
+    """A gateway (TestClient, key ``k``) whose graphrag backend is ``handle(conn)`` per
+    connection, served by threads on a loopback socket."""
     from starlette.testclient import TestClient
 
     from workbench.services.gateway import create_app
 
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    seen = []
-
-    def read_request(conn):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None
-            data += chunk
-        head, _, rest = data.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        while len(rest) < length:
-            rest += conn.recv(65536)
-        return head
-
-    def handle(conn):
-        with conn:
-            if read_request(conn) is None:
-                return
-            seen.append("answered")
-            body = json.dumps({"ok": True}).encode()
-            conn.sendall(
-                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                + f"content-length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-            if read_request(conn) is not None:
-                seen.append("dropped")  # closes without a byte of answer
 
     def serve():
         while True:
@@ -234,12 +226,51 @@ def test_post_on_a_stale_keepalive_connection_is_resent():
             "retries": 0,
         }
     )
-    hdr = {"Authorization": "Bearer k"}
     try:
-        with TestClient(app, raise_server_exceptions=False) as c:
-            assert c.post("/v1/graph/query", json={}, headers=hdr).status_code == 200
-            r = c.post("/v1/graph/query", json={}, headers=hdr)  # reuses the idle connection
-            assert r.status_code == 200, r.text
+        with TestClient(
+            app, raise_server_exceptions=False, headers={"Authorization": "Bearer k"}
+        ) as c:
+            yield c
     finally:
         listener.close()
+
+
+def test_post_on_a_stale_keepalive_connection_is_resent():
+    """The backend answers one request per connection, then closes on the next one without
+    answering (as when it closes an idle keep-alive connection just as the gateway reuses it).
+    """
+    seen = []
+
+    def handle(conn):
+        with conn:
+            if _read_request(conn) is None:
+                return
+            seen.append("answered")
+            _answer(conn)
+            if _read_request(conn) is not None:
+                seen.append("dropped")  # closes without a byte of answer
+
+    with _gateway_before(handle) as c:
+        assert c.post("/v1/graph/query", json={}).status_code == 200
+        r = c.post("/v1/graph/query", json={})  # reuses the idle connection
+        assert r.status_code == 200, r.text
     assert seen == ["answered", "dropped", "answered"]  # resent on a fresh connection
+
+
+def test_client_forwarding_headers_are_replaced_not_passed_through():
+    heads = []
+
+    def handle(conn):
+        with conn:
+            while (head := _read_request(conn)) is not None:
+                heads.append(head.decode("latin-1").lower())
+                _answer(conn)
+
+    spoof = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6", "Forwarded": "for=6.6.6.6",
+             "X-Request-ID": "trace-1"}  # fmt: skip
+    with _gateway_before(handle) as c:
+        assert c.post("/v1/graph/query", json={}, headers=spoof).status_code == 200
+    (head,) = heads
+    assert "6.6.6.6" not in head
+    assert head.count("x-forwarded-for:") == 1 and "x-forwarded-for: testclient" in head
+    assert head.count("x-request-id:") == 1 and "x-request-id: trace-1" in head

@@ -136,6 +136,16 @@ _HOP_BY_HOP = frozenset(
         b"x-api-key",
     }
 )
+# Request headers the gateway sets itself: the client's values (spoofable, or duplicates of
+# ours) are dropped, never forwarded alongside.
+_REQUEST_DROP = _HOP_BY_HOP | {
+    b"x-forwarded-for",
+    b"x-forwarded-host",
+    b"x-forwarded-proto",
+    b"x-real-ip",
+    b"forwarded",
+    b"x-request-id",
+}
 # Response headers not copied from the backend: hop-by-hop ones, the length (recomputed),
 # and the ones uvicorn sets itself.
 _RESPONSE_DROP = (_HOP_BY_HOP - {b"authorization", b"x-api-key"}) | {
@@ -517,8 +527,9 @@ class _Gateway:
     ) -> UpstreamResponse:
         pool = self.pools[backend]
         state = request.scope["state"]
-        headers = [(k, v) for k, v in request.scope["headers"] if k not in _HOP_BY_HOP]
+        headers = [(k, v) for k, v in request.scope["headers"] if k not in _REQUEST_DROP]
         headers.append((b"x-request-id", state["request_id"].encode()))
+        # Only the peer the gateway itself saw: no proxy in front of it is trusted.
         client = request.scope.get("client")
         headers.append((b"x-forwarded-for", (client[0] if client else "").encode()))
         target = request.scope["raw_path"].decode("latin-1")
