@@ -37,6 +37,18 @@ def test_registry_defaults():
     assert {"gateway", "ai-core", "graphrag", "llm-stub"} <= set(available_services())
 
 
+def test_state_file_is_private_despite_a_loose_leftover_temp_file(tmp_path):
+    from workbench.services.launcher import _write_state
+
+    leftover = tmp_path / "serve.json.tmp"
+    leftover.write_text("old")
+    os.chmod(leftover, 0o644)
+    _write_state(tmp_path / "serve.json", {"api_key": "k"})
+    assert oct(os.stat(tmp_path / "serve.json").st_mode & 0o777) == "0o600"
+    assert json.loads((tmp_path / "serve.json").read_text()) == {"api_key": "k"}
+    assert not leftover.exists()
+
+
 def test_layered_settings(tmp_path):
     cfg = tmp_path / "serve.toml"
     cfg.write_text(

@@ -623,8 +623,11 @@ def plan_services(
 
 def _write_state(path: Path, info: Mapping[str, Any]) -> None:
     tmp = path.with_suffix(".json.tmp")
-    # Holds the API key: readable by the owner only.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Holds the API key: readable by the owner only. A leftover temp file (from a crash, or
+    # planted) would keep its own mode or be a symlink: remove it and create a fresh file.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(info, fh, indent=2)
     os.replace(tmp, path)
