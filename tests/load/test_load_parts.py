@@ -174,3 +174,19 @@ def test_implicit_target_must_be_loopback(monkeypatch):
     monkeypatch.setattr(load_runner, "_health_ok", lambda url, timeout=2.0: True)
     with pytest.raises(ServiceError, match="not loopback"), load_runner.resolve_target(None):
         pass
+
+
+def test_off_host_serve_json_gets_no_request_before_the_refusal(monkeypatch):
+    monkeypatch.setattr(
+        load_runner, "_read_state", lambda: {"gateway": "http://192.0.2.7:8700", "api_key": "k"}
+    )
+    probed = []
+
+    def health_ok(url, timeout=2.0):
+        probed.append(url)
+        return True
+
+    monkeypatch.setattr(load_runner, "_health_ok", health_ok)
+    with pytest.raises(ServiceError, match="not loopback"), load_runner.resolve_target(None):
+        pass
+    assert probed == []  # refused before any request left for the other host

@@ -232,12 +232,13 @@ def resolve_target(
         except (ServiceError, ValueError, OSError):
             st = {}
         gw = str(st.get("gateway") or "")
+        # Refuse before anything is sent: not even a health check goes to another host.
+        if gw and not is_loopback(gw):
+            raise ServiceError(
+                f"serve.json points at {gw}, which is not loopback; a load test goes to "
+                "another host only when it is given explicitly with --host"
+            )
         if gw and _health_ok(gw):
-            if not is_loopback(gw):
-                raise ServiceError(
-                    f"serve.json points at {gw}, which is not loopback; a load test goes to "
-                    "another host only when it is given explicitly with --host"
-                )
             pids = {k: int(v) for k, v in (st.get("pids") or {}).items()}
             print(f"workbench load: using running services at {gw}", file=out)
             yield Target(
