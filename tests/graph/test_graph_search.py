@@ -70,3 +70,11 @@ def test_bad_input():
         local_search(CSRGraph.from_edges([0], [1], weights=[-1.0]), [0])
     with pytest.raises(ConvergenceError):
         local_search(g, [0], max_iter=1)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_neighbourhood_is_exactly_k_hop(k):
+    # local_search shares k_hop's BFS and CSRGraph.subgraph's induced-subgraph code
+    g = CSRGraph.from_edges(*np.random.default_rng(k).integers(0, 60, (2, 120)), n=70)
+    ids = local_search(g, [3, 17], k, top=g.n)
+    np.testing.assert_array_equal(np.sort(ids), k_hop(g, [3, 17], k))

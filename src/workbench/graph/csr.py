@@ -158,6 +158,16 @@ def _subgraph_kernel(indptr, indices, weights, has_w, vertices, n, out_cols_dtyp
     local = np.full(n, -1, dtype=np.int64)
     for i in range(vertices.shape[0]):
         local[vertices[i]] = i
+    return _induced_subgraph(
+        indptr, indices, weights, has_w, vertices, local, out_cols_dtype_marker
+    )
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _induced_subgraph(indptr, indices, weights, has_w, vertices, local, out_cols_dtype_marker):
+    # The subgraph induced by the sorted `vertices`; local[v] is v's position in `vertices`,
+    # or negative for a vertex outside. Shared with local_search, which builds `local` from
+    # its BFS workspace instead of allocating another n-long map.
     k = vertices.shape[0]
     sub_indptr = np.zeros(k + 1, dtype=np.int64)
     for i in range(k):

@@ -10,8 +10,9 @@ from numba import njit
 from workbench.config import FASTMATH, NUMBA_CACHE
 from workbench.graph._sort import merge_sort_pairs
 from workbench.graph._validate import as_vertex_array, check_graph, check_int, check_real
-from workbench.graph.csr import CSRGraph
+from workbench.graph.csr import CSRGraph, _induced_subgraph
 from workbench.graph.pagerank import ConvergenceError
+from workbench.graph.traversal import _k_hop_small_into
 
 __all__ = ["local_search"]
 
@@ -19,53 +20,20 @@ __all__ = ["local_search"]
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _local_search_kernel(indptr, indices, weights, has_w, seeds, k, alpha, tol, max_iter):
     n = indptr.shape[0] - 1
-    # 1. bounded multi-source BFS, remembering the visited vertices
+    # 1. bounded multi-source BFS (shared with k_hop), remembering the visited vertices
     local = np.full(n, -1, dtype=np.int64)
     visited = np.empty(n, dtype=np.int64)
-    nv = 0
-    for i in range(seeds.shape[0]):
-        s = seeds[i]
-        if local[s] < 0:
-            local[s] = 0
-            visited[nv] = s
-            nv += 1
-    lo = 0
-    for _ in range(k):
-        hi = nv
-        if lo == hi:
-            break
-        for i in range(lo, hi):
-            u = visited[i]
-            for j in range(indptr[u], indptr[u + 1]):
-                v = indices[j]
-                if local[v] < 0:
-                    local[v] = 0
-                    visited[nv] = v
-                    nv += 1
-        lo = hi
+    nv = _k_hop_small_into(indptr, indices, seeds, k, local, visited)
     ids, _ = merge_sort_pairs(visited[:nv].copy(), visited[:0].copy(), False)
-    # 2. induced subgraph, relabelled 0..nv-1 in id order (local[] reused as the map)
+    # 2. induced subgraph (shared with CSRGraph.subgraph), relabelled 0..nv-1 in id order;
+    # local[] holds hop counts >= 0 exactly on the visited vertices: reuse it as the map
     for i in range(nv):
         local[ids[i]] = i
-    sub_ptr = np.zeros(nv + 1, dtype=np.int64)
-    for i in range(nv):
-        u = ids[i]
-        c = 0
-        for j in range(indptr[u], indptr[u + 1]):
-            if local[indices[j]] >= 0:
-                c += 1
-        sub_ptr[i + 1] = sub_ptr[i] + c
-    sub_idx = np.empty(sub_ptr[nv], dtype=np.int64)
-    sub_w = np.empty(sub_ptr[nv], dtype=np.float64)
-    p = 0
-    for i in range(nv):
-        u = ids[i]
-        for j in range(indptr[u], indptr[u + 1]):
-            loc = local[indices[j]]
-            if loc >= 0:
-                sub_idx[p] = loc
-                sub_w[p] = weights[j] if has_w else 1.0
-                p += 1
+    sub_ptr, sub_idx, sub_w = _induced_subgraph(
+        indptr, indices, weights, has_w, ids, local, np.empty(0, dtype=np.int64)
+    )
+    if not has_w:
+        sub_w = np.ones(sub_idx.shape[0], dtype=np.float64)
     # 3. personalized PageRank on the subgraph, teleporting to the seeds
     # (networkx.pagerank's iteration, written as a push since the subgraph is small)
     inv_out = np.zeros(nv, dtype=np.float64)

@@ -100,11 +100,11 @@ def _bfs_kernel(indptr, indices, rindptr, rindices, sources, max_depth):
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _k_hop_small_kernel(indptr, indices, sources, k, n):
+def _k_hop_small_into(indptr, indices, sources, k, dist, visited):
     # Top-down only, and the visited list instead of a scan of dist: a GraphRAG query
     # touches a few hundred vertices of a graph that may have millions.
-    dist = np.full(n, -1, dtype=np.int32)
-    visited = np.empty(n, dtype=np.int64)
+    # dist (all -1 on entry) gets each reached vertex's hop count; visited[:nv] lists them
+    # in visiting order. Returns nv. Shared with local_search, which reuses dist as a map.
     nv = 0
     for i in range(sources.shape[0]):
         s = sources[i]
@@ -126,6 +126,14 @@ def _k_hop_small_kernel(indptr, indices, sources, k, n):
                     visited[nv] = v
                     nv += 1
         lo = hi
+    return nv
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _k_hop_small_kernel(indptr, indices, sources, k, n):
+    dist = np.full(n, -1, dtype=np.int32)
+    visited = np.empty(n, dtype=np.int64)
+    nv = _k_hop_small_into(indptr, indices, sources, k, dist, visited)
     out, _ = merge_sort_pairs(visited[:nv].copy(), visited[:0].copy(), False)
     return out
 
