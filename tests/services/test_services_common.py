@@ -175,6 +175,33 @@ def test_logging_redacts_keys_in_messages_args_and_extras(capsys):
     assert "/ws?api_key=[redacted]&x=1" in lines[0]["msg"]
 
 
+def test_run_in_thread_is_the_one_helper_and_works_inside_a_running_loop():
+    import asyncio
+
+    from workbench.load import runner
+    from workbench.services import common, datatier, dbservers, launcher, realtime
+
+    async def answer():
+        return 42
+
+    async def boom():
+        raise KeyError("x")
+
+    async def in_a_notebook():  # ipykernel: a loop already runs in this thread
+        return common.run_in_thread(answer)
+
+    assert asyncio.run(in_a_notebook()) == 42
+    with pytest.raises(KeyError):
+        common.run_in_thread(boom)
+    # One copy of each helper: the thread runner here, free ports and the parent-death
+    # signal in the launcher.
+    for module in (datatier, realtime):
+        assert not hasattr(module, "_in_thread") and module.run_in_thread is common.run_in_thread
+    for module in (dbservers, runner):
+        assert not hasattr(module, "_free_port")
+    assert not hasattr(runner, "_set_pdeathsig") and callable(launcher.pdeathsig_preexec())
+
+
 def test_pressure_levels():
     assert [pressure_level(x, 100) for x in (10, 60, 80, 95)] == [
         "low",

@@ -597,21 +597,6 @@ def _stop(procs: Sequence[subprocess.Popen[str]], timeout: float = 10.0) -> None
             p.wait()
 
 
-def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child before exec
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _read_books(out_dir: Path, workers: int) -> tuple[LatencyBook, dict[str, Any], str]:
     master_path = out_dir / "master.json"
     if not master_path.is_file():
@@ -900,6 +885,8 @@ def _launch(
     master_bind: str = "127.0.0.1",
     master_port: int | None = None,
 ) -> dict[str, Any]:
+    from workbench.services.launcher import free_port, pdeathsig_preexec
+
     env = dict(os.environ)
     env["WORKBENCH_API_KEY"] = target.api_key
     env["PYTHONUNBUFFERED"] = "1"
@@ -926,7 +913,7 @@ def _launch(
     ]  # fmt: skip
     worker_cmds: list[list[str]] = []
     if workers or remote_workers:
-        port = master_port or _free_port()
+        port = master_port or free_port()
         if master_bind not in ("127.0.0.1", "localhost", "::1"):
             print(f"workbench load: master listening on {master_bind}:{port}", file=out)
         master_cmd += [
@@ -964,7 +951,7 @@ def _launch(
                 # Own session: a terminal's Ctrl-C reaches only us, and we stop Locust in
                 # order; the death signal stops it even if we are killed outright.
                 start_new_session=True,
-                preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
+                preexec_fn=pdeathsig_preexec(),
             )
             procs.append(p)
             t = threading.Thread(target=_pump, args=(p, log, show if i == 0 else (lambda _: None)))

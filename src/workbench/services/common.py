@@ -49,14 +49,16 @@ implementation can treat them alike:
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
 import os
 import re
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import psutil
@@ -86,6 +88,7 @@ __all__ = [
     "memory_snapshot",
     "pressure_level",
     "read_json",
+    "run_in_thread",
 ]
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
@@ -245,6 +248,38 @@ def field(
             422, "invalid_field", f"field {name!r} must be one of {list(choices)}, got {value!r}"
         )
     return value
+
+
+def run_in_thread(
+    coro_fn: Callable[[], Coroutine[Any, Any, Any]], *, name: str = "wb-measure"
+) -> Any:
+    """Run ``coro_fn()`` to completion on a fresh event loop in a worker thread.
+
+    For the synchronous measurement helpers: notebooks (ipykernel) already run an event loop
+    in the main thread, where ``asyncio.run`` refuses to start another one. The result is
+    returned and an exception re-raised in the caller's thread.
+
+    Examples
+    --------
+    >>> async def answer():
+    ...     return 42
+    >>> run_in_thread(answer)
+    42
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro_fn())
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name=name)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 # --------------------------------------------------------------------------- memory

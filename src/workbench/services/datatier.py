@@ -60,7 +60,6 @@ import json
 import os
 import random
 import re
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
@@ -80,6 +79,7 @@ from workbench.services.common import (
     error_response,
     field,
     read_json,
+    run_in_thread,
 )
 from workbench.services.datatier_cache import AgentCache
 from workbench.services.datatier_store import (
@@ -581,28 +581,6 @@ class LatencyReport(dict):
         return out
 
 
-def _in_thread(coro_fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run a coroutine to completion on a fresh event loop in a worker thread.
-
-    Notebooks (ipykernel) already run an event loop in the main thread, where
-    ``asyncio.run`` refuses to start another one.
-    """
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro_fn())
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    t = threading.Thread(target=target, name="wb-measure")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 def measure_query_latency(
     base_url: str,
     *,
@@ -743,7 +721,7 @@ def measure_query_latency(
                     report["server"] = r.json()["access"]
         return report
 
-    return _in_thread(main)
+    return run_in_thread(main)
 
 
 def _implementation(backend: str, cache: bool) -> str:

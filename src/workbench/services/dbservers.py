@@ -49,11 +49,8 @@ __all__ = [
 ]
 
 
-def _free_port() -> int:
-    # Imported lazily: the launcher pulls in httpx, which this module does not otherwise need.
-    from workbench.services.launcher import free_port
-
-    return free_port()
+# The launcher is imported lazily below (free ports, the parent-death signal): it pulls in
+# httpx, which this module does not otherwise need.
 
 
 def _preexec() -> Any:
@@ -252,7 +249,10 @@ def start_postgres(
     prefix = _as_postgres_user()
     root = Path(tempfile.mkdtemp(prefix="wb-pg-"))
     _chown_postgres(root)
-    port = port or _free_port()
+    if not port:
+        from workbench.services.launcher import free_port
+
+        port = free_port()
     server = PostgresServer(
         url=f"postgresql://postgres@127.0.0.1:{port}/postgres",
         port=port,
@@ -407,7 +407,10 @@ def start_redis(*, port: int | None = None, timeout: float = 20.0) -> RedisServe
             "redis-server not found (looked at $REDIS_SERVER and PATH); install the Debian "
             "package `redis-server` (scripts/install-system-deps.sh)"
         )
-    port = port or _free_port()
+    if not port:
+        from workbench.services.launcher import free_port
+
+        port = free_port()
     root = Path(tempfile.mkdtemp(prefix="wb-redis-"))
     server = RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, root=root, executable=exe)
     try:

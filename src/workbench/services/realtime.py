@@ -76,9 +76,8 @@ import json
 import logging
 import os
 import re
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from workbench.errors import require
-from workbench.services.common import ServiceMetrics, build_app
+from workbench.services.common import ServiceMetrics, build_app, run_in_thread
 
 __all__ = [
     "CONNECTIONS_CASE",
@@ -580,24 +579,6 @@ def create_app(settings: Mapping[str, Any]) -> Any:
 # --------------------------------------------------------------------------- measurement
 
 
-def _in_thread(coro_fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run a coroutine on a fresh loop in a thread (ipykernel's loop forbids asyncio.run)."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro_fn())
-        except BaseException as exc:
-            box["error"] = exc
-
-    t = threading.Thread(target=target, name="wb-measure-ws")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 def _auth_headers(api_key: str) -> dict[str, str]:
     """The key as a bearer header: never in the URL, which servers and proxies log."""
     return {"Authorization": f"Bearer {api_key}"}
@@ -705,7 +686,7 @@ def measure_ws_latency(
             "rate_per_s": rate_per_s,
         }
 
-    return _in_thread(main)
+    return run_in_thread(main, name="wb-measure-ws")
 
 
 def hold_connections(
@@ -788,7 +769,7 @@ def hold_connections(
             "probe_latency_s": slowest,
         }
 
-    return _in_thread(main)
+    return run_in_thread(main, name="wb-measure-ws")
 
 
 def _raise_fd_limit(needed: int) -> int:
