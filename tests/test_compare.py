@@ -124,3 +124,18 @@ def test_stats_helpers():
     # whole words only: "steps" is not "teps", "time_per_step" is not a rate
     assert not higher_is_better("steps", "1") and not higher_is_better("time_per_step", "s")
     assert higher_is_better("queries_per_s", "1") and higher_is_better("bfs", "edges/s")
+
+
+def test_a_common_drift_between_runs_is_noise_but_a_real_slowdown_is_not(tmp_path):
+    rng = np.random.default_rng(5)
+    names = [(f"case{i}", "time", "s") for i in range(30)]
+    a = _run(tmp_path, "20260101T000000Z-a-0001", {k: _noisy(rng, 0.01) for k in names})
+    # the whole machine is ~12% slower in the second run, each figure a little more or less
+    later = {k: _noisy(rng, 0.01 * 1.12 * rng.lognormal(0, 0.04)) for k in names}
+    later[names[0]] = _noisy(rng, 0.02)  # and one figure really got 2x slower
+    b = _run(tmp_path, "20260102T000000Z-b-0002", later)
+    cmp = compare_runs(a, b, root=tmp_path)
+    flagged = cmp.filter(pl.col("flag") != "unchanged")
+    assert flagged["case"].to_list() == ["case0"]
+    assert flagged["flag"].item() == "regression"
+    assert 5 < cmp["floor_pct"][0] < 60

@@ -7,7 +7,10 @@ flagged only when all three agree that it is real:
 
 * the test rejects "same distribution" at ``alpha`` (default 0.01),
 * the bootstrap interval of the ratio excludes 1,
-* the change is at least ``min_change`` (default 5%) in the direction that matters.
+* the change is at least ``min_change`` (default 5%) in the direction that matters,
+* and it is larger than the spread of all shared figures between the two runs (when there
+  are at least 10 with repeats): unchanged code on a shared machine moves together by 10-20%
+  from run to run, which repeats inside one run cannot see.
 
 Figures without repeats (n < 3 on either side) are reported as ``untested``: the workbench
 never calls a single-shot difference a regression. Which direction is worse depends on the
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
 
 import polars as pl
@@ -114,15 +119,6 @@ def compare_runs(
             continue
         sa, sb = samples_of(ra), samples_of(rb)
         est = median_ratio(sa, sb)
-        p = mann_whitney_p(sa, sb)
-        higher = higher_is_better(rb["metric"], rb["unit"])
-        worse_pct = ((1 / est.ratio - 1) if higher else (est.ratio - 1)) * 100
-        if not est.has_interval:
-            flag = "untested"
-        elif p < alpha and (est.low > 1 or est.high < 1) and abs(worse_pct) >= min_change * 100:
-            flag = "regression" if worse_pct > 0 else "improvement"
-        else:
-            flag = "unchanged"
         rows.append(
             {
                 **{k: rb[k] for k in KEY},
@@ -132,13 +128,30 @@ def compare_runs(
                 "ratio": est.ratio,
                 "low": est.low,
                 "high": est.high,
-                "p_value": p,
-                "worse_pct": worse_pct,
-                "flag": flag,
+                "p_value": mann_whitney_p(sa, sb),
+                "higher": higher_is_better(rb["metric"], rb["unit"]),
                 "n_a": est.n_a,
                 "n_b": est.n_b,
             }
         )
+    floor = _between_run_floor([r["ratio"] for r in rows if min(r["n_a"], r["n_b"]) >= 3])
+    for r in rows:
+        worse = (1 / r["ratio"] - 1) if r["higher"] else (r["ratio"] - 1)
+        r["worse_pct"] = worse * 100
+        beyond_floor = abs(math.log(r["ratio"])) > floor
+        if min(r["n_a"], r["n_b"]) < 3:
+            r["flag"] = "untested"
+        elif (
+            r["p_value"] < alpha
+            and (r["low"] > 1 or r["high"] < 1)
+            and abs(worse) >= min_change
+            and beyond_floor
+        ):
+            r["flag"] = "regression" if worse > 0 else "improvement"
+        else:
+            r["flag"] = "unchanged"
+        del r["higher"]
+        r["floor_pct"] = (math.exp(floor) - 1) * 100
     schema = {
         **{k: pl.String for k in KEY},
         "unit": pl.String,
@@ -152,8 +165,30 @@ def compare_runs(
         "flag": pl.String,
         "n_a": pl.Int64,
         "n_b": pl.Int64,
+        "floor_pct": pl.Float64,
     }
     return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+#: Fewest repeated figures from which the spread between two runs is estimated.
+_MIN_FIGURES_FOR_FLOOR = 10
+
+
+def _between_run_floor(ratios: list[float]) -> float:
+    """Half-width, in log ratio, of the band that two runs of unchanged code spread over.
+
+    Repeats inside one run understate the noise between runs: on a shared machine every
+    figure of a later run can move by 10-20% together (frequency, neighbours). With enough
+    figures, the spread of all their ratios measures that: a figure is flagged only when it
+    moved more than ~2 sigma (robust: 1.4826 x MAD) plus the common drift. With few figures
+    there is nothing to estimate from, and only the per-figure test applies.
+    """
+    if len(ratios) < _MIN_FIGURES_FOR_FLOOR:
+        return 0.0
+    logs = sorted(math.log(r) for r in ratios)
+    med = statistics.median(logs)
+    mad = statistics.median(abs(x - med) for x in logs)
+    return abs(med) + 2 * 1.4826 * mad
 
 
 def _median(values: list[float]) -> float:
@@ -263,6 +298,11 @@ def run_compare(args: argparse.Namespace) -> int:
         f"{args.run_b} vs baseline {args.run_a}: {frame.height} shared figures; "
         + ", ".join(f"{v} {k}" for k, v in counts.items())
     )
+    if frame.height and frame["floor_pct"][0] > 0:
+        print(
+            f"  between-run noise floor: {frame['floor_pct'][0]:.1f}% (drift plus spread of "
+            "all shared figures); smaller changes are not flagged"
+        )
     for r in frame.sort("worse_pct", descending=True).iter_rows(named=True):
         if r["flag"] in ("unchanged", "untested") and not args.all:
             continue

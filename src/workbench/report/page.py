@@ -156,6 +156,7 @@ def _baseline(run_id: str, root: Path) -> dict[str, Any] | None:
     return {
         "run": base, "shared": cmp.height,
         "counts": dict(Counter(cmp["flag"].to_list())),
+        "floor": f"{cmp['floor_pct'][0]:.0f}%" if cmp.height and cmp["floor_pct"][0] else "",
         "flagged": [
             {"flag": r["flag"], "case": r["case"], "implementation": r["implementation"],
              "metric": r["metric"], "worse_pct": f"{r['worse_pct']:+.1f}%",
