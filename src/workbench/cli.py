@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from workbench.errors import WorkbenchError
 
 __all__ = ["build_parser", "main"]
-
-_NOT_YET = "not yet available: {what} lands with issue {issue}; see README.md"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -47,17 +45,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"report: {outcome.report}")
     code = 0 if outcome.ok else 1
     if args.fail_on_regression is not None:
-        code = max(code, _regression_gate(outcome.run_id, args.fail_on_regression))
+        from workbench.compare import regression_gate
+
+        code = max(code, regression_gate(outcome.run_id, args.fail_on_regression))
     return code
-
-
-def _regression_gate(run_id: str, pct: float) -> int:
-    try:
-        compare = importlib.import_module("workbench.compare")
-    except ImportError:
-        print(_NOT_YET.format(what="--fail-on-regression", issue=10), file=sys.stderr)
-        return 1
-    return compare.regression_gate(run_id, pct)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -102,33 +93,14 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _optional(module: str, attr: str, what: str, issue: int) -> Callable | None:
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return None
-
-
-def _placeholder(what: str, issue: int) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        print(_NOT_YET.format(what=what, issue=issue), file=sys.stderr)
-        return 2
-
-    return run
-
-
-def _add_optional_command(sub, name: str, help_: str, module: str, issue: int) -> None:
-    """Wire a subcommand whose implementation lives in ``module`` (``add_<x>_arguments`` and
-    ``run_<x>``); until that module exists the command says it is not yet available."""
-    add = _optional(module, f"add_{name}_arguments", name, issue)
-    run = _optional(module, f"run_{name}", name, issue)
+def _add_command(sub, name: str, help_: str, module: str) -> None:
+    """Wire a subcommand implemented in ``module`` as ``add_<name>_arguments(parser)`` and
+    ``run_<name>(args) -> int``. The module is imported here, so ``--help`` lists its options;
+    an import error in it is a bug and surfaces as one."""
+    impl = importlib.import_module(module)
     p = sub.add_parser(name, help=help_, description=help_)
-    if add is not None and run is not None:
-        add(p)
-        p.set_defaults(func=run)
-    else:
-        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        p.set_defaults(func=_placeholder(f"workbench {name}", issue))
+    getattr(impl, f"add_{name}_arguments")(p)
+    p.set_defaults(func=getattr(impl, f"run_{name}"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,19 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_report)
 
-    _add_optional_command(
+    _add_command(
         sub,
         "serve",
         "start the reference services (foreground, Ctrl-C stops)",
         "workbench.services.launcher",
-        7,
     )
-    _add_optional_command(
-        sub, "load", "run a Locust load test against the services", "workbench.load", 9
-    )
-    _add_optional_command(
-        sub, "compare", "compare two runs figure by figure", "workbench.compare", 10
-    )
+    _add_command(sub, "load", "run a Locust load test against the services", "workbench.load")
+    _add_command(sub, "compare", "compare two runs figure by figure", "workbench.compare")
 
     p = sub.add_parser("claims", help="print the audit of the plan's own numbers")
     p.add_argument("--all", action="store_true", help="also list the checks that passed")
