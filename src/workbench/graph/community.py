@@ -21,6 +21,24 @@ __all__ = ["label_propagation", "louvain", "modularity"]
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _requeue_changed_neighbours(indptr, indices, u, labels, new, queued, queue, head, size):
+    """After ``u`` moved to ``new``, put its neighbours outside ``new`` back on the circular
+    work queue (once each); returns the queue's new size. Shared by label propagation and
+    Louvain's local moving, whose queues work the same way."""
+    n = queue.shape[0]
+    for j in range(indptr[u], indptr[u + 1]):
+        v = indices[j]
+        if not queued[v] and labels[v] != new:
+            queued[v] = 1
+            tail = head + size
+            if tail >= n:
+                tail -= n
+            queue[tail] = v
+            size += 1
+    return size
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _modularity_kernel(indptr, indices, weights, has_w, labels, k, directed, gamma):
     n = indptr.shape[0] - 1
     internal = np.zeros(k, dtype=np.float64)
@@ -105,15 +123,9 @@ def _lpa_kernel(indptr, indices, weights, has_w, seed, max_iter):
         if not keep:
             new = best[np.random.randint(0, nb)]
             labels[u] = new
-            for j in range(indptr[u], indptr[u + 1]):
-                v = indices[j]
-                if not queued[v] and labels[v] != new:
-                    queued[v] = 1
-                    tail = head + size
-                    if tail >= n:
-                        tail -= n
-                    queue[tail] = v
-                    size += 1
+            size = _requeue_changed_neighbours(
+                indptr, indices, u, labels, new, queued, queue, head, size
+            )
     return labels, visits
 
 
@@ -178,15 +190,9 @@ def _local_moving(indptr, indices, weights, k, m2, gamma, comm, max_visits):
             comm[i] = best
             moves += 1
             gained += 2.0 * (best_gain - stay) / m2
-            for j in range(indptr[i], indptr[i + 1]):
-                v = indices[j]
-                if not queued[v] and comm[v] != best:
-                    queued[v] = 1
-                    tail = head + size
-                    if tail >= n:
-                        tail -= n
-                    queue[tail] = v
-                    size += 1
+            size = _requeue_changed_neighbours(
+                indptr, indices, i, comm, best, queued, queue, head, size
+            )
     return moves, gained
 
 
