@@ -4,7 +4,7 @@ Every public function validates its arguments and then calls a private ``@njit``
 results follow networkx's semantics unless a docstring says otherwise.
 """
 
-from workbench.graph.community import label_propagation, louvain, modularity
+from workbench.graph.community import label_propagation, leiden, louvain, modularity
 from workbench.graph.components import connected_components, relabel_by_first_vertex
 from workbench.graph.csr import CSRGraph
 from workbench.graph.generators import erdos_renyi, rmat, rmat_edges, stochastic_block_model
@@ -22,6 +22,7 @@ __all__ = [
     "erdos_renyi",
     "k_hop",
     "label_propagation",
+    "leiden",
     "load_snap",
     "local_search",
     "louvain",
