@@ -1,6 +1,11 @@
 """Router engine vs SimPy on M/M/c: simulated requests per second, both checked against Erlang C.
 
-Writes a new run under reports/ (suite "benchmark") and prints the table.
+Each side is timed on the same end-to-end answer, the mean wait after the warm-up: the
+engine through its public path (``simulate_mmc`` with per-request polars records, then
+``summary()``), SimPy as the textbook program (a source process, one process per customer,
+a ``simpy.Resource``). Seconds are medians of the timed repeats; the requests per second
+are customers / that median. Writes a new run under reports/ (suite "benchmark") and
+prints the table.
 
     .venv/bin/python benchmarks/bench_router.py                # M/M/4, rho 0.9, 200,000
     .venv/bin/python benchmarks/bench_router.py --quick        # small, seconds
@@ -23,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rho", type=float, nargs="+", default=[0.9], help="utilisations")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3, help="timed repeats of the engine")
+    ap.add_argument("--simpy-repeat", type=int, default=1, help="timed repeats of SimPy")
     ap.add_argument("--no-simpy", action="store_true", help="skip the SimPy reference")
     ap.add_argument("--quick", action="store_true", help="20,000 customers, one repeat")
     args = ap.parse_args(argv)
@@ -31,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = Recorder(None, suite="benchmark", notebook="bench_router")
     frame = run_router_benchmark(
         cases, rec, seed=args.seed, repeat=1 if args.quick else args.repeat,
-        with_simpy=not args.no_simpy,
+        simpy_repeat=args.simpy_repeat, with_simpy=not args.no_simpy,
     )  # fmt: skip
     merge_run(rec.run_dir)
     with pl.Config(tbl_cols=-1, tbl_width_chars=160):
