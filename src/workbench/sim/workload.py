@@ -99,13 +99,25 @@ class Arrivals:
             raise ValueError("arrival_s, prompt_tokens and completion_tokens must have one length")
         if n == 0:
             raise ValueError("a workload needs at least one request")
-        if not np.all(np.isfinite(self.arrival_s)) or np.any(np.diff(self.arrival_s) < 0):
+        if not _finite_and_sorted(self.arrival_s):
             raise ValueError("arrival_s must be finite and sorted")
         if self.arrival_s[0] < 0:
             raise ValueError("arrival_s must be >= 0")
 
     def __len__(self) -> int:
         return int(self.arrival_s.shape[0])
+
+
+@njit(cache=NUMBA_CACHE)
+def _finite_and_sorted(t):
+    # one pass and no temporaries: np.isfinite, np.diff and the comparison allocate three
+    # arrays of n, which cost as much as generating the arrivals
+    prev = -np.inf
+    for x in t:
+        if not math.isfinite(x) or x < prev:
+            return False
+        prev = x
+    return True
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
