@@ -62,3 +62,13 @@ def test_relabel_handles_huge_sparse_labels():
     assert relabel_by_first_vertex(big).tolist() == [0, 1, 0, 2]
     assert relabel_by_first_vertex([10**12, 3, 10**12, 7, 3]).tolist() == [0, 1, 0, 2, 1]
     assert relabel_by_first_vertex([]).tolist() == []
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_components_rmat_with_many_small_components(directed):
+    # R-MAT leaves a giant component plus isolated vertices and small pieces: the giant
+    # one is skipped after sampling (undirected only), everything else linked edge by edge
+    g = rmat(12, seed=7, directed=directed)
+    labels = connected_components(g)
+    assert labels.max() > 10
+    np.testing.assert_array_equal(labels, naive.components(g.to_networkx()))

@@ -217,3 +217,11 @@ def test_constructor_bounds_checks_indices_before_narrowing(indices):
 def test_constructor_rejects_uint64_indptr_beyond_int64():
     with pytest.raises(ValueError, match="indptr"):
         CSRGraph(np.array([0, 2**64 - 1], dtype=np.uint64), [0])
+
+
+def test_weight_range():
+    g = CSRGraph.from_edges([0, 1, 2], [1, 2, 0], weights=[3.0, -1.5, 2.0], directed=True)
+    assert g.weight_range() == (-1.5, 3.0)
+    assert g.weight_range() is g.weight_range()  # cached on the immutable graph
+    assert CSRGraph.from_edges([0], [1]).weight_range() == (1.0, 1.0)
+    assert CSRGraph.from_edges([], [], n=2, weights=[]).weight_range() == (1.0, 1.0)

@@ -125,3 +125,42 @@ def test_bad_input():
     neg = CSRGraph.from_edges([0], [1], weights=[-1.0])
     with pytest.raises(ValueError, match="negative"):
         sssp(neg, 0)
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_k_hop_rmat_bottom_up_and_scan_paths_exact(directed):
+    # 60 seeds of an R-MAT graph reach hubs at hop 1, so hop 2 is found bottom-up and the
+    # big result is read off the distance array; a single low-degree seed at k=1 stays
+    # top-down and is sorted instead
+    g = rmat(11, seed=5, directed=directed)
+    G = g.to_networkx()
+    seeds = np.arange(0, g.n, g.n // 60)
+    big = k_hop(g, seeds, 2)
+    assert big.size * 16 >= g.n
+    np.testing.assert_array_equal(big, naive.k_hop(G, seeds, 2))
+    low = int(np.argmin(np.where(g.degree() > 0, g.degree(), g.n)))
+    small = k_hop(g, [low], 1)
+    assert small.size * 16 < g.n
+    np.testing.assert_array_equal(small, naive.k_hop(G, [low], 1))
+
+
+@pytest.mark.parametrize("directed", [False, True])
+@pytest.mark.parametrize(
+    ("low", "high", "zeros"),
+    [(1.0, 10.0, False), (0.5, 0.75, False), (1.0, 10.0, True), (0.001, 10.0, False)],
+    ids=["buckets", "narrow-buckets", "zero-weights-heap", "wide-spread-heap"],
+)
+def test_sssp_rmat_bit_identical_to_networkx(directed, low, high, zeros):
+    # Dinitz's buckets (weights within a factor 16) and the heap (zero weights, a wider
+    # spread) must both give networkx's floating-point sums exactly
+    g = rmat(10, seed=4, directed=directed)
+    src, dst = g.edges()
+    w = np.random.default_rng(1).uniform(low, high, size=src.size)
+    if zeros:
+        w[::7] = 0.0
+    h = CSRGraph.from_edges(src, dst, g.n, directed=directed, weights=w)
+    G = h.to_networkx()
+    for s in [0, int(np.argmax(h.degree())), h.n - 1]:
+        np.testing.assert_array_equal(sssp(h, s), naive.dijkstra(G, s))
+    # unweighted: every weight 1, through the buckets
+    np.testing.assert_array_equal(sssp(g, 0), naive.dijkstra(g.to_networkx(), 0))

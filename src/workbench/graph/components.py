@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit
 
 from workbench.config import FASTMATH, NUMBA_CACHE
+from workbench.graph._sort import merge_sort_pairs
 from workbench.graph._validate import check_graph
 from workbench.graph.csr import CSRGraph
 
@@ -21,28 +22,79 @@ def _find(parent, u):
     return u
 
 
+# Afforest (Sutton, Ben-Nun & Bader, 2018): link every vertex to its first few neighbours,
+# guess the giant component from a sample, then only vertices outside it need their
+# remaining edges. On power-law graphs that skips nearly every edge.
+_NEIGHBOUR_ROUNDS = 2
+_SAMPLES = 1024
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _link(parent, u, v):
+    ru = _find(parent, u)
+    rv = _find(parent, v)
+    if ru != rv:
+        # the smaller id becomes the root, so a root is its component's minimum and
+        # every parent pointer points to a smaller id
+        if ru < rv:
+            parent[rv] = ru
+        else:
+            parent[ru] = rv
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _compress(parent):
+    # parent[u] <= u, so in increasing order parent[u]'s own pointer is already final
+    for u in range(parent.shape[0]):
+        parent[u] = parent[parent[u]]
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _most_frequent_root(parent):
+    n = parent.shape[0]
+    count = min(_SAMPLES, n)
+    roots = np.empty(count, dtype=np.int64)
+    for i in range(count):
+        # a fixed multiplicative hash spreads the samples over the id range
+        roots[i] = parent[(i * 2654435761) % n]
+    roots, _ = merge_sort_pairs(roots, roots[:0].copy(), False)
+    best = roots[0]
+    best_run = 0
+    run = 0
+    for i in range(count):
+        run = run + 1 if i > 0 and roots[i] == roots[i - 1] else 1
+        if run > best_run:
+            best_run = run
+            best = roots[i]
+    return best
+
+
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _components_kernel(indptr, indices, directed):
     n = indptr.shape[0] - 1
-    parent = np.arange(n, dtype=np.int64)
+    parent = np.empty(n, dtype=indices.dtype)
     for u in range(n):
-        for j in range(indptr[u], indptr[u + 1]):
-            v = indices[j]
-            # an undirected edge is stored twice; one direction is enough
-            if not directed and v >= u:
-                break
-            ru = _find(parent, u)
-            rv = _find(parent, v)
-            if ru != rv:
-                # the smaller id becomes the root, so a root is its component's minimum
-                if ru < rv:
-                    parent[rv] = ru
-                else:
-                    parent[ru] = rv
+        parent[u] = u
+    for r in range(_NEIGHBOUR_ROUNDS):
+        for u in range(n):
+            j = indptr[u] + r
+            if j < indptr[u + 1]:
+                _link(parent, u, indices[j])
+        _compress(parent)
+    # Skipping the giant component's vertices is only sound when every edge is stored in
+    # both rows: an edge from the giant component to a vertex outside is then met from
+    # the outside end. A directed graph stores it once, so there every edge is linked.
+    giant = -1 if directed or n == 0 else _most_frequent_root(parent)
+    for u in range(n):
+        if parent[u] == giant:
+            continue
+        for j in range(indptr[u] + _NEIGHBOUR_ROUNDS, indptr[u + 1]):
+            _link(parent, u, indices[j])
+    _compress(parent)
     labels = np.empty(n, dtype=np.int64)
     count = 0
     for u in range(n):
-        r = _find(parent, u)
+        r = parent[u]
         if r == u:
             labels[u] = count
             count += 1
@@ -120,7 +172,11 @@ def connected_components(g: CSRGraph) -> np.ndarray:
 
     Notes
     -----
-    Union-find with path halving and union by smaller id: O(m α(n)).
+    Union-find with path halving and union by smaller id, in Afforest's order: each vertex
+    is first linked to two neighbours, then only vertices outside the component that a
+    sample of 1024 vertices finds most often link their remaining edges. O(m α(n)) at
+    worst; on a graph with a giant component close to O(n). Weak components of a directed
+    graph link every edge.
 
     Examples
     --------

@@ -169,16 +169,15 @@ def _induced_subgraph(indptr, indices, weights, has_w, vertices, local, out_cols
     # or negative for a vertex outside. Shared with local_search, which builds `local` from
     # its BFS workspace instead of allocating another n-long map.
     k = vertices.shape[0]
-    sub_indptr = np.zeros(k + 1, dtype=np.int64)
+    # One pass over the rows into buffers sized by the rows' total length (a counting pass
+    # first would read every row twice); the caller gets views of the filled part.
+    cap = 0
     for i in range(k):
         u = vertices[i]
-        c = 0
-        for j in range(indptr[u], indptr[u + 1]):
-            if local[indices[j]] >= 0:
-                c += 1
-        sub_indptr[i + 1] = sub_indptr[i] + c
-    sub_indices = np.empty(sub_indptr[k], dtype=out_cols_dtype_marker.dtype)
-    sub_weights = np.empty(sub_indptr[k] if has_w else 0, dtype=np.float64)
+        cap += indptr[u + 1] - indptr[u]
+    sub_indptr = np.zeros(k + 1, dtype=np.int64)
+    sub_indices = np.empty(cap, dtype=out_cols_dtype_marker.dtype)
+    sub_weights = np.empty(cap if has_w else 0, dtype=np.float64)
     p = 0
     # vertices are sorted, so the relabelled columns stay sorted within each row
     for i in range(k):
@@ -190,7 +189,8 @@ def _induced_subgraph(indptr, indices, weights, has_w, vertices, local, out_cols
                 if has_w:
                     sub_weights[p] = weights[j]
                 p += 1
-    return sub_indptr, sub_indices, sub_weights
+        sub_indptr[i + 1] = p
+    return sub_indptr, sub_indices[:p], sub_weights[: p if has_w else 0]
 
 
 def _index_dtype(n: int) -> np.dtype:
@@ -278,7 +278,7 @@ class CSRGraph:
     [1, 2, 1]
     """
 
-    __slots__ = ("_directed", "_indices", "_indptr", "_reverse", "_weights")
+    __slots__ = ("_directed", "_indices", "_indptr", "_reverse", "_weight_range", "_weights")
 
     def __init__(
         self,
@@ -297,6 +297,7 @@ class CSRGraph:
             self._indptr, self._indices, self._weights = self._checked(indptr, indices, weights)
         self._directed = bool(directed)
         self._reverse: CSRGraph | None = None
+        self._weight_range: tuple[float, float] | None = None
 
     @staticmethod
     def _checked(indptr, indices, weights):
@@ -566,9 +567,11 @@ class CSRGraph:
             self._indptr, self._indices, w, has_w, ids, self.n,
             np.empty(0, dtype=_index_dtype(ids.size)),
         )  # fmt: skip
+        # copies, so that the graph does not keep the kernel's oversized buffers alive
         return CSRGraph(
-            indptr, indices, sub_w if has_w else None, directed=self._directed, _trusted=True
-        )
+            indptr, indices.copy(), sub_w.copy() if has_w else None,
+            directed=self._directed, _trusted=True,
+        )  # fmt: skip
 
     # -- properties ---------------------------------------------------------------------
 
@@ -608,6 +611,25 @@ class CSRGraph:
     def num_self_loops(self) -> int:
         src = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self._indptr))
         return int(np.count_nonzero(src == self._indices))
+
+    def weight_range(self) -> tuple[float, float]:
+        """Smallest and largest edge weight; ``(1.0, 1.0)`` if unweighted or without edges.
+
+        Cached: the kernels that check for negative weights or choose an algorithm by the
+        weights' spread would otherwise pay two passes over every weight on each call.
+
+        Examples
+        --------
+        >>> CSRGraph.from_edges([0, 1], [1, 2], weights=[2.5, 0.5]).weight_range()
+        (0.5, 2.5)
+        """
+        if self._weight_range is None:
+            w = self._weights
+            if w is None or w.size == 0:
+                self._weight_range = (1.0, 1.0)
+            else:
+                self._weight_range = (float(w.min()), float(w.max()))
+        return self._weight_range
 
     def degree(self) -> np.ndarray:
         """Out-degree per vertex, counting stored entries (a self-loop counts once)."""

@@ -8,69 +8,37 @@ import numpy as np
 from numba import njit
 
 from workbench.config import FASTMATH, NUMBA_CACHE
-from workbench.graph._sort import merge_sort_pairs
+from workbench.graph._parallel import thread_limit
 from workbench.graph._validate import as_vertex_array, check_graph, check_int, check_real
-from workbench.graph.csr import CSRGraph, _induced_subgraph
-from workbench.graph.pagerank import ConvergenceError
-from workbench.graph.traversal import _k_hop_small_into
+from workbench.graph.csr import CSRGraph, _induced_subgraph, _transpose_kernel
+from workbench.graph.pagerank import ConvergenceError, _out_weight_kernel, _pagerank_kernel
+from workbench.graph.traversal import _bfs_into, _sorted_reached
 
 __all__ = ["local_search"]
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _local_search_kernel(indptr, indices, weights, has_w, seeds, k, alpha, tol, max_iter):
+def _neighbourhood_kernel(indptr, indices, rindptr, rindices, weights, has_w, seeds, k):
     n = indptr.shape[0] - 1
-    # 1. bounded multi-source BFS (shared with k_hop), remembering the visited vertices
-    local = np.full(n, -1, dtype=np.int64)
-    visited = np.empty(n, dtype=np.int64)
-    nv = _k_hop_small_into(indptr, indices, seeds, k, local, visited)
-    ids, _ = merge_sort_pairs(visited[:nv].copy(), visited[:0].copy(), False)
+    # 1. bounded multi-source BFS (shared with k_hop): the sorted neighbourhood ids
+    local = np.full(n, -1, dtype=indices.dtype)
+    visited = np.empty(n, dtype=indices.dtype)
+    nv = _bfs_into(indptr, indices, rindptr, rindices, seeds, k, local, visited)
+    ids = _sorted_reached(local, visited, nv)
     # 2. induced subgraph (shared with CSRGraph.subgraph), relabelled 0..nv-1 in id order;
     # local[] holds hop counts >= 0 exactly on the visited vertices: reuse it as the map
     for i in range(nv):
         local[ids[i]] = i
     sub_ptr, sub_idx, sub_w = _induced_subgraph(
-        indptr, indices, weights, has_w, ids, local, np.empty(0, dtype=np.int64)
+        indptr, indices, weights, has_w, ids, local, np.empty(0, dtype=indices.dtype)
     )
-    if not has_w:
-        sub_w = np.ones(sub_idx.shape[0], dtype=np.float64)
-    # 3. personalized PageRank on the subgraph, teleporting to the seeds
-    # (networkx.pagerank's iteration, written as a push since the subgraph is small)
-    inv_out = np.zeros(nv, dtype=np.float64)
-    for i in range(nv):
-        s = 0.0
-        for j in range(sub_ptr[i], sub_ptr[i + 1]):
-            s += sub_w[j]
-        if s != 0.0:
-            inv_out[i] = 1.0 / s
+    # 3. the teleport vector: uniform over the distinct seeds, as networkx's
+    # personalization={s: 1 for s in seeds} is
     pers = np.zeros(nv, dtype=np.float64)
     for i in range(seeds.shape[0]):
         pers[local[seeds[i]]] = 1.0
     pers /= pers.sum()
-    x = np.full(nv, 1.0 / nv)
-    converged = False
-    for _ in range(max_iter):
-        xn = np.zeros(nv, dtype=np.float64)
-        dangling = 0.0
-        for i in range(nv):
-            if inv_out[i] == 0.0:
-                dangling += x[i]
-            else:
-                share = x[i] * inv_out[i]
-                for j in range(sub_ptr[i], sub_ptr[i + 1]):
-                    xn[sub_idx[j]] += share * sub_w[j]
-        err = 0.0
-        for i in range(nv):
-            val = alpha * (xn[i] + dangling * pers[i]) + (1.0 - alpha) * pers[i]
-            err += abs(val - x[i])
-            xn[i] = val
-        x = xn
-        if err < nv * tol:
-            converged = True
-            break
-    # 4. rank: score descending, vertex id ascending on ties (stable sort of sorted ids)
-    neg, ranked = merge_sort_pairs(-x, ids.copy(), True)
-    return ranked, -neg, converged
+    return ids, sub_ptr, sub_idx, sub_w, pers
 
 
 def local_search(
@@ -125,8 +93,12 @@ def local_search(
     Notes
     -----
     O(n) to allocate the visited map, plus O(s + e) per PageRank iteration for a
-    neighbourhood of ``s`` vertices and ``e`` edges; nothing outside the neighbourhood is
-    touched, which is what makes it fast on a big graph.
+    neighbourhood of ``s`` vertices and ``e`` edges; a small neighbourhood touches nothing
+    else, which is what makes it fast on a big graph (O(n) scans happen only once the
+    neighbourhood holds hubs, where they are cheaper than following the hubs' edges). The
+    BFS is :func:`workbench.graph.k_hop`'s, the PageRank iteration
+    :func:`workbench.graph.pagerank`'s (parallel on a big neighbourhood when threads are
+    free). Directed graphs use the cached :meth:`CSRGraph.reverse`.
 
     Examples
     --------
@@ -143,18 +115,36 @@ def local_search(
     damping = check_real(damping, "damping", low=0.0, high=1.0)
     tol = check_real(tol, "tol", low=0.0, low_open=True)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
-    w = g.weights
-    if w is not None and w.size and w.min() < 0:
+    if g.weight_range()[0] < 0:
         raise ValueError("g has negative edge weights; local_search needs non-negative weights")
-    has_w = w is not None
-    ids, scores, converged = _local_search_kernel(
-        g.indptr, g.indices, w if has_w else np.empty(0, dtype=np.float64), has_w,
-        seeds_arr, k, damping, tol, max_iter,
+    has_w = g.weights is not None
+    empty = np.empty(0, dtype=np.float64)
+    r = g.reverse()  # the BFS's bottom-up steps read in-edges
+    ids, sub_ptr, sub_idx, sub_w, pers = _neighbourhood_kernel(
+        g.indptr, g.indices, r.indptr, r.indices, g.weights if has_w else empty, has_w,
+        seeds_arr, k,
     )  # fmt: skip
-    if not converged:
+    # 4. personalized PageRank on the subgraph: the same pull iteration as pagerank(), so
+    # a directed subgraph is transposed; an undirected one is its own transpose
+    if g.directed:
+        r_ptr = np.zeros(sub_ptr.size, dtype=np.int64)
+        r_idx = np.empty_like(sub_idx)
+        r_w = np.empty(sub_w.size, dtype=np.float64)
+        _transpose_kernel(sub_ptr, sub_idx, sub_w, has_w, r_ptr, r_idx, r_w)
+    else:
+        r_ptr, r_idx, r_w = sub_ptr, sub_idx, sub_w
+    with thread_limit(ids.size + sub_idx.size):
+        inv_out = _out_weight_kernel(sub_ptr, sub_w, has_w)
+        x, iters = _pagerank_kernel(
+            r_ptr, r_idx, r_w, has_w, inv_out, pers, pers, damping, tol, max_iter
+        )
+    if iters < 0:
         raise ConvergenceError(
             f"local_search PageRank did not converge to tol={tol} within max_iter={max_iter}"
         )
+    # 5. rank: score descending, vertex id ascending on ties
+    order = np.lexsort((ids, -x))
+    ids, scores = ids[order], x[order]
     if exclude_seeds:
         keep = ~np.isin(ids, seeds_arr)
         ids, scores = ids[keep], scores[keep]

@@ -22,120 +22,98 @@ _BETA = 18.0
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _bottom_up_step(rindptr, rindices, dist, level, mark):
-    # Every unvisited vertex looks for a parent in the frontier (dist == level) and is
-    # marked; dist itself is only written in _apply_marks, after the scan.
-    found = 0
-    for v in range(dist.shape[0]):
-        if dist[v] < 0:
-            for j in range(rindptr[v], rindptr[v + 1]):
-                if dist[rindices[j]] == level:
-                    mark[v] = 1
-                    found += 1
-                    break
-    return found
-
-
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _apply_marks(indptr, dist, level, mark):
-    edges = 0
-    for v in range(dist.shape[0]):
-        if mark[v]:
-            mark[v] = 0
-            dist[v] = level + 1
-            edges += indptr[v + 1] - indptr[v]
-    return edges
-
-
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _bfs_kernel(indptr, indices, rindptr, rindices, sources, max_depth):
-    n = indptr.shape[0] - 1
-    dist = np.full(n, -1, dtype=np.int64)
-    frontier = np.empty(n, dtype=np.int64)
-    nxt = np.empty(n, dtype=np.int64)
-    mark = np.zeros(n, dtype=np.uint8)
-    nf = 0
-    m_f = 0
-    for i in range(sources.shape[0]):
-        s = sources[i]
-        if dist[s] < 0:
-            dist[s] = 0
-            frontier[nf] = s
-            nf += 1
-            m_f += indptr[s + 1] - indptr[s]
-    m_u = indices.shape[0] - m_f
-    level = 0
-    bottom_up = False
-    while nf > 0 and (max_depth < 0 or level < max_depth):
-        if not bottom_up and m_f > m_u / _ALPHA:
-            bottom_up = True
-        elif bottom_up and nf < n / _BETA:
-            bottom_up = False
-            # the bottom-up steps kept no frontier list; rebuild it from dist
-            nf = 0
-            for v in range(n):
-                if dist[v] == level:
-                    frontier[nf] = v
-                    nf += 1
-        if bottom_up:
-            nf = _bottom_up_step(rindptr, rindices, dist, level, mark)
-            m_f = _apply_marks(indptr, dist, level, mark)
-        else:
-            nn = 0
-            m_f = 0
-            for i in range(nf):
-                u = frontier[i]
-                for j in range(indptr[u], indptr[u + 1]):
-                    v = indices[j]
-                    if dist[v] < 0:
-                        dist[v] = level + 1
-                        nxt[nn] = v
-                        nn += 1
-                        m_f += indptr[v + 1] - indptr[v]
-            frontier, nxt = nxt, frontier
-            nf = nn
-        m_u -= m_f
-        level += 1
-    return dist
-
-
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _k_hop_small_into(indptr, indices, sources, k, dist, visited):
-    # Top-down only, and the visited list instead of a scan of dist: a GraphRAG query
-    # touches a few hundred vertices of a graph that may have millions.
-    # dist (all -1 on entry) gets each reached vertex's hop count; visited[:nv] lists them
-    # in visiting order. Returns nv. Shared with local_search, which reuses dist as a map.
+def _bfs_into(indptr, indices, rindptr, rindices, sources, max_depth, dist, visited):
+    # Multi-source BFS, direction-optimising, stopping after max_depth levels (< 0: none).
+    # dist (all -1 on entry) gets each reached vertex's hop count; visited[:nv] lists the
+    # reached vertices level by level, so the frontier is always the slice of the last
+    # level and a small query never scans all of dist. Returns nv. Shared by bfs, k_hop
+    # and local_search.
+    n = dist.shape[0]
     nv = 0
+    m_f = 0
     for i in range(sources.shape[0]):
         s = sources[i]
         if dist[s] < 0:
             dist[s] = 0
             visited[nv] = s
             nv += 1
+            m_f += indptr[s + 1] - indptr[s]
+    m_u = indices.shape[0] - m_f
     lo = 0
-    for level in range(k):
+    level = 0
+    bottom_up = False
+    while nv > lo and (max_depth < 0 or level < max_depth):
         hi = nv
-        if lo == hi:
-            break
-        for i in range(lo, hi):
-            u = visited[i]
-            for j in range(indptr[u], indptr[u + 1]):
-                v = indices[j]
+        if not bottom_up and m_f > m_u / _ALPHA:
+            bottom_up = True
+        elif bottom_up and hi - lo < n / _BETA:
+            bottom_up = False
+        m_f = 0
+        if bottom_up:
+            # every unvisited vertex looks for a parent in the frontier and stops at the
+            # first; writing dist at once is safe since level + 1 never reads as frontier
+            for v in range(n):
                 if dist[v] < 0:
-                    dist[v] = level + 1
-                    visited[nv] = v
-                    nv += 1
+                    for j in range(rindptr[v], rindptr[v + 1]):
+                        if dist[rindices[j]] == level:
+                            dist[v] = level + 1
+                            visited[nv] = v
+                            nv += 1
+                            m_f += indptr[v + 1] - indptr[v]
+                            break
+        else:
+            for i in range(lo, hi):
+                u = visited[i]
+                for j in range(indptr[u], indptr[u + 1]):
+                    v = indices[j]
+                    if dist[v] < 0:
+                        dist[v] = level + 1
+                        visited[nv] = v
+                        nv += 1
+                        m_f += indptr[v + 1] - indptr[v]
+        m_u -= m_f
         lo = hi
+        level += 1
     return nv
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _k_hop_small_kernel(indptr, indices, sources, k, n):
-    dist = np.full(n, -1, dtype=np.int32)
-    visited = np.empty(n, dtype=np.int64)
-    nv = _k_hop_small_into(indptr, indices, sources, k, dist, visited)
-    out, _ = merge_sort_pairs(visited[:nv].copy(), visited[:0].copy(), False)
+def _bfs_kernel(indptr, indices, rindptr, rindices, sources, max_depth):
+    n = indptr.shape[0] - 1
+    dist = np.full(n, -1, dtype=np.int64)
+    visited = np.empty(n, dtype=indices.dtype)
+    _bfs_into(indptr, indices, rindptr, rindices, sources, max_depth, dist, visited)
+    return dist
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _sorted_reached(dist, visited, nv):
+    # The nv reached vertices in increasing order. A big neighbourhood is read off dist in
+    # one pass; below n/16 vertices sorting the visited list (about log2(nv) passes over
+    # nv) is cheaper than the n-long scan.
+    n = dist.shape[0]
+    out = np.empty(nv, dtype=np.int64)
+    if nv * 16 >= n:
+        p = 0
+        for v in range(n):
+            if dist[v] >= 0:
+                out[p] = v
+                p += 1
+        return out
+    for i in range(nv):
+        out[i] = visited[i]
+    out, _ = merge_sort_pairs(out, out[:0].copy(), False)
     return out
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _k_hop_kernel(indptr, indices, rindptr, rindices, sources, k):
+    n = indptr.shape[0] - 1
+    # the id type is enough for hop counts and keeps dist half as big in cache
+    dist = np.full(n, -1, dtype=indices.dtype)
+    visited = np.empty(n, dtype=indices.dtype)
+    nv = _bfs_into(indptr, indices, rindptr, rindices, sources, k, dist, visited)
+    return _sorted_reached(dist, visited, nv)
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
@@ -177,7 +155,7 @@ def _heap_pop(keys, vals, size):
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _sssp_kernel(indptr, indices, weights, has_w, source):
+def _sssp_heap_kernel(indptr, indices, weights, has_w, source):
     n = indptr.shape[0] - 1
     dist = np.full(n, np.inf)
     done = np.zeros(n, dtype=np.uint8)
@@ -198,6 +176,72 @@ def _sssp_kernel(indptr, indices, weights, has_w, source):
             if nd < dist[v]:
                 dist[v] = nd
                 size = _heap_push(keys, vals, size, nd, v)
+    return dist
+
+
+# Buckets are used while the weights span at most this ratio (max / min): the number of
+# circular buckets, and the empty ones a sparse stretch of distances may have to skip,
+# grow with it.
+_BUCKET_MAX_RATIO = 16.0
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _sssp_bucket_kernel(indptr, indices, weights, has_w, source, delta, nb):
+    # Dinitz's buckets. With every weight >= w_min, a vertex whose tentative distance is
+    # within w_min of the smallest one can no longer improve, so a whole bucket is settled
+    # at once, in any order, and no heap is needed. Buckets are delta = w_min / 2 wide:
+    # relaxing from bucket b lands exactly >= 2 buckets on, and after rounding still at
+    # least 1, so the bucket being settled never receives a vertex. Distances are the same
+    # sums Dijkstra takes the minimum of, so the result is identical to the heap's.
+    # Each queued vertex sits in a doubly linked list per bucket (n-long arrays, O(1) move
+    # on decrease-key); live distances span < w_max, so nb circular buckets suffice.
+    n = indptr.shape[0] - 1
+    dist = np.full(n, np.inf)
+    head = np.full(nb, -1, dtype=indices.dtype)
+    nxt = np.empty(n, dtype=indices.dtype)
+    prv = np.empty(n, dtype=indices.dtype)
+    slot_of = np.full(n, -1, dtype=indices.dtype)  # bucket slot while queued, else -1
+    dist[source] = 0.0
+    head[0] = source
+    nxt[source] = -1
+    prv[source] = -1
+    slot_of[source] = 0
+    queued = 1
+    b = 0
+    while queued > 0:
+        slot = b % nb
+        while head[slot] >= 0:
+            u = head[slot]
+            head[slot] = nxt[u]
+            if nxt[u] >= 0:
+                prv[nxt[u]] = -1
+            slot_of[u] = -1
+            queued -= 1
+            d = dist[u]
+            for j in range(indptr[u], indptr[u + 1]):
+                v = indices[j]
+                nd = d + (weights[j] if has_w else 1.0)
+                if nd < dist[v]:
+                    old = slot_of[v]
+                    if old >= 0:
+                        if prv[v] >= 0:
+                            nxt[prv[v]] = nxt[v]
+                        else:
+                            head[old] = nxt[v]
+                        if nxt[v] >= 0:
+                            prv[nxt[v]] = prv[v]
+                    else:
+                        queued += 1
+                    dist[v] = nd
+                    s = np.int64(nd / delta) % nb
+                    first = head[s]
+                    nxt[v] = first
+                    prv[v] = -1
+                    if first >= 0:
+                        prv[first] = v
+                    head[s] = v
+                    slot_of[v] = s
+        b += 1
     return dist
 
 
@@ -276,8 +320,11 @@ def k_hop(g: CSRGraph, seeds: Any, k: int) -> np.ndarray:
 
     Notes
     -----
-    Multi-source BFS bounded at depth ``k``: O(size of the neighbourhood and its edges)
-    plus one O(n) array allocation.
+    Multi-source BFS bounded at depth ``k``, direction-optimising like :func:`bfs` (a
+    frontier holding hubs is finished bottom-up); a big neighbourhood is read off the
+    distance array in id order instead of being sorted. O(size of the neighbourhood and
+    its edges) plus O(n) to allocate the distance array. Directed graphs use the cached
+    :meth:`CSRGraph.reverse`.
 
     Examples
     --------
@@ -288,7 +335,8 @@ def k_hop(g: CSRGraph, seeds: Any, k: int) -> np.ndarray:
     check_graph(g)
     seeds_arr = as_vertex_array(seeds, g.n, "seeds")
     k = check_int(k, "k", minimum=0)
-    return _k_hop_small_kernel(g.indptr, g.indices, seeds_arr, k, g.n)
+    rindptr, rindices = _reverse_arrays(g)
+    return _k_hop_kernel(g.indptr, g.indices, rindptr, rindices, seeds_arr, k)
 
 
 def sssp(g: CSRGraph, source: int) -> np.ndarray:
@@ -312,7 +360,11 @@ def sssp(g: CSRGraph, source: int) -> np.ndarray:
 
     Notes
     -----
-    Binary heap with lazy deletion: O((n + m) log m).
+    When the weights lie within a factor 16 of each other (unweighted graphs included),
+    Dinitz's bucket algorithm: buckets half the smallest weight wide, each settled whole,
+    O(n + m + D / w_min) for a largest distance D. Otherwise (zero weights, wider spreads)
+    Dijkstra with a binary heap and lazy deletion: O((n + m) log m). Both take the same
+    floating-point sums, so the distances are identical.
 
     Examples
     --------
@@ -323,11 +375,16 @@ def sssp(g: CSRGraph, source: int) -> np.ndarray:
     check_graph(g)
     source = as_vertex(source, g.n, "source")
     w = g.weights
-    if w is not None and w.size and w.min() < 0:
+    w_min, w_max = g.weight_range()
+    if w_min < 0:
         raise ValueError(
-            f"g has negative edge weights (min {w.min()}); sssp needs non-negative weights"
+            f"g has negative edge weights (min {w_min}); sssp needs non-negative weights"
         )
     has_w = w is not None
-    return _sssp_kernel(
-        g.indptr, g.indices, w if has_w else np.empty(0, dtype=np.float64), has_w, source
-    )
+    w = w if has_w else np.empty(0, dtype=np.float64)
+    if w_min > 0 and w_max <= _BUCKET_MAX_RATIO * w_min:
+        delta = w_min / 2.0
+        return _sssp_bucket_kernel(
+            g.indptr, g.indices, w, has_w, source, delta, int(w_max / delta) + 3
+        )
+    return _sssp_heap_kernel(g.indptr, g.indices, w, has_w, source)
