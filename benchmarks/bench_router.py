@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         simpy_repeat=args.simpy_repeat, with_simpy=not args.no_simpy,
     )  # fmt: skip
     merge_run(rec.run_dir)
-    with pl.Config(tbl_cols=-1, tbl_width_chars=160):
+    with pl.Config(tbl_cols=-1, tbl_width_chars=260):
         print(frame)
     print(f"results: {rec.run_dir}")
     return 0

@@ -11,6 +11,8 @@ side by side. SimPy is the ``benchmark`` extra.
 from __future__ import annotations
 
 import random
+import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -140,6 +142,56 @@ def _record(rec: Recorder | None, *args: Any, **kw: Any) -> None:
         rec.record(*args, **kw)
 
 
+def _timed(fn: Any, *args: Any, warmup: int, repeat: int, **kw: Any) -> tuple[Timing, float]:
+    """:func:`~workbench.measure.time_call` (wall clock) and the median CPU time of the
+    same timed repeats.
+
+    The CPU time of the calling thread is what the call itself costs; on a machine shared
+    with other work the wall clock also counts the time spent waiting for the core, for
+    both sides alike but not in the same proportion from one run to the next.
+    """
+    cpu: list[float] = []
+
+    def call(*a: Any, **k: Any) -> Any:
+        t0 = time.thread_time()
+        out = fn(*a, **k)
+        cpu.append(time.thread_time() - t0)
+        return out
+
+    t = time_call(call, *args, warmup=warmup, repeat=repeat, **kw)
+    return t, statistics.median(cpu[-t.n :])
+
+
+def _run_side(
+    rec: Recorder | None,
+    case: BenchCase,
+    impl: str,
+    fn: Any,
+    *,
+    seed: int,
+    warmup: int,
+    repeat: int,
+) -> dict[str, Any]:
+    """Time one implementation on one case, record its figures, return its table row."""
+    lam = case.rho * case.c
+    ref = erlang_c_wait(case.c, lam, 1.0)
+    params = {"c": case.c, "rho": case.rho, "n": case.n, "seed": seed}
+    t, cpu_s = _timed(fn, case.c, lam, 1.0, case.n, seed=seed, warmup=warmup, repeat=repeat)
+    wait = float(t.result)
+    per_s = case.n / t.median
+    if rec is not None:
+        rec.record_timing(case.name, impl, t, params=params)
+        rec.record(case.name, impl, "cpu_time", cpu_s, "s", params=params)
+        rec.record(case.name, impl, "requests_per_s", per_s, "1/s", params=params)
+        rec.record(case.name, impl, "requests_per_cpu_s", case.n / cpu_s, "1/s", params=params)
+        rec.record(case.name, impl, "mean_wait", wait, "s", params=params, provenance="simulated")
+    return dict(
+        case=case.name, implementation=impl, seconds=t.median, cpu_s=cpu_s,
+        first_call_s=t.first_call_s, requests_per_s=per_s, requests_per_cpu_s=case.n / cpu_s,
+        mean_wait_s=wait, erlang_c_wait_s=ref, rel_error=wait / ref - 1,
+    )  # fmt: skip
+
+
 def run_router_benchmark(
     cases: Sequence[BenchCase],
     rec: Recorder | None = None,
@@ -154,55 +206,40 @@ def run_router_benchmark(
     Both sides are timed on the same end-to-end answer, the mean wait after the warm-up:
     :func:`engine_mmc_wait` (arrival generation, event loop, per-request polars records and
     the full summary) and :func:`simpy_mmc_wait`. The engine's first call, which includes
-    loading or compiling the numba kernels, is recorded separately. Seconds are the median
-    of the timed repeats (``repeat`` for the engine, ``simpy_repeat`` for SimPy).
+    loading or compiling the numba kernels, is recorded separately; SimPy's first call
+    (which imports it) is not timed either. Seconds are the median wall-clock time of the
+    timed repeats (``repeat`` for the engine, ``simpy_repeat`` for SimPy) and ``cpu_s``
+    the median CPU time of the same repeats.
 
     Returns
     -------
     polars.DataFrame
-        One row per case and implementation: seconds, simulated requests per second,
-        mean wait, Erlang C, relative error, and the speed-up over SimPy.
+        One row per case and implementation: wall and CPU seconds, simulated requests per
+        second of each, mean wait, Erlang C, relative error, and the engine's speed-up over
+        SimPy in wall-clock and in CPU time.
     """
     rows = []
     for case in cases:
-        lam = case.rho * case.c
-        ref = erlang_c_wait(case.c, lam, 1.0)
         params = {"c": case.c, "rho": case.rho, "n": case.n, "seed": seed}
-        t: Timing = time_call(
-            engine_mmc_wait, case.c, lam, 1.0, case.n, seed=seed, warmup=1, repeat=repeat
-        )
-        wait = t.result
-        per_s = case.n / t.median
-        if rec is not None:
-            rec.record_timing(case.name, "numba-engine", t, params=params)
-        _record(rec, case.name, "numba-engine", "requests_per_s", per_s, "1/s", params=params)
-        _record(rec, case.name, "numba-engine", "mean_wait", wait, "s", params=params,
-                provenance="simulated")  # fmt: skip
+        ref = erlang_c_wait(case.c, case.rho * case.c, 1.0)
         _record(rec, case.name, "erlang-c", "mean_wait", ref, "s", params=params,
                 provenance="simulated")  # fmt: skip
-        rows.append(dict(case=case.name, implementation="numba-engine", seconds=t.median,
-                         first_call_s=t.first_call_s, requests_per_s=per_s, mean_wait_s=wait,
-                         erlang_c_wait_s=ref, rel_error=wait / ref - 1))  # fmt: skip
-        if with_simpy:
-            ts = time_call(
-                simpy_mmc_wait, case.c, lam, 1.0, case.n, seed=seed, warmup=0, repeat=simpy_repeat
-            )
-            swait = ts.result
-            sper_s = case.n / ts.median
-            if rec is not None:
-                rec.record_timing(case.name, "simpy", ts, params=params)
-            _record(rec, case.name, "simpy", "requests_per_s", sper_s, "1/s", params=params)
-            _record(rec, case.name, "simpy", "mean_wait", swait, "s", params=params,
-                    provenance="simulated")  # fmt: skip
-            speedup = ts.median / t.median
-            _record(rec, case.name, "numba-engine", "speedup_vs_simpy", speedup, "x",
-                    params=params)  # fmt: skip
-            rows.append(dict(case=case.name, implementation="simpy", seconds=ts.median,
-                             first_call_s=ts.first_call_s, requests_per_s=sper_s,
-                             mean_wait_s=swait, erlang_c_wait_s=ref,
-                             rel_error=swait / ref - 1))  # fmt: skip
-            rows[-2]["speedup_vs_simpy"] = speedup
+        engine = _run_side(
+            rec, case, "numba-engine", engine_mmc_wait, seed=seed, warmup=1, repeat=repeat
+        )
+        rows.append(engine)
+        if not with_simpy:
+            continue
+        simpy_row = _run_side(
+            rec, case, "simpy", simpy_mmc_wait, seed=seed, warmup=0, repeat=simpy_repeat
+        )
+        engine["speedup_vs_simpy"] = simpy_row["seconds"] / engine["seconds"]
+        engine["speedup_vs_simpy_cpu"] = simpy_row["cpu_s"] / engine["cpu_s"]
+        for metric in ("speedup_vs_simpy", "speedup_vs_simpy_cpu"):
+            _record(rec, case.name, "numba-engine", metric, engine[metric], "x", params=params)
+        rows.append(simpy_row)
     frame = pl.DataFrame(rows)
-    if "speedup_vs_simpy" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("speedup_vs_simpy"))
+    for col in ("speedup_vs_simpy", "speedup_vs_simpy_cpu"):
+        if col not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
     return frame
