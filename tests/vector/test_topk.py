@@ -153,6 +153,20 @@ def test_non_finite_base_rejected(metric, bad, small_blocks):
         topk(queries, base, 3, metric)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_score_after_the_heaps_fill_is_rejected(bad):
+    # the selection skips scores below each query's k-th best without looking at them one
+    # by one; a non-finite score far into the base (heaps long full, so -inf is "below the
+    # threshold") must still be reported, for a batch and for a single query
+    rng = np.random.default_rng(10)
+    base = rng.uniform(0.5, 1.0, (50_000, 8)).astype(np.float32)
+    base[41_234, 3] = bad
+    queries = rng.uniform(0.5, 1.0, (5, 8)).astype(np.float32)
+    for q in (queries, queries[0]):
+        with pytest.raises(ValueError, match="base contains NaN or inf"):
+            topk(q, base, 4)
+
+
 def test_overflowing_scores_rejected():
     base = np.full((5, 4), 3e38, dtype=np.float32)
     with pytest.raises(ValueError, match="overflow"):

@@ -298,15 +298,14 @@ class IVFIndex:
             qs = qrows[a:b]
             with np.errstate(all="ignore"):  # overflow is reported through `bad`
                 if b - a == 1:
-                    scores = np.matmul(vecs, Q[qs[0]])[np.newaxis, :]
+                    scores = np.matmul(vecs, Q[qs[0]])[:, np.newaxis]
                 else:
-                    # cell-major product: twice as fast as Q[qs] @ vecs.T for the few
-                    # queries a cell gets (measured); the kernel reads it transposed
-                    scores = np.matmul(vecs, Q[qs].T).T
-            weight = self._sqnorms[lo:hi] if sel_mode == sel.MODE_L2 else self._sqnorms
-            sel._select_rows_kernel(
-                scores, qs, self._ids[lo:hi], weight, sel_mode, heap_s, heap_i, bad
-            )
+                    # cell-major product, the layout the selection reads: twice as fast
+                    # as Q[qs] @ vecs.T for the few queries a cell gets (measured)
+                    scores = np.matmul(vecs, Q[qs].T)
+            if sel_mode != sel.MODE_IP:
+                sel._keys_kernel(scores, self._sqnorms[lo:hi], sel_mode)
+            sel._select_kernel(scores, qs, self._ids[lo:hi], 0, heap_s, heap_i, bad)
         return heap_s, heap_i, bad
 
     def save(self, path: str | os.PathLike[str]) -> Path:
