@@ -522,8 +522,8 @@ _SM_ALL_SYSTEM, _SM_ALL_QUEUE = 7, 8
 def _summary_kernel(arrival, latency, wait, status, attempts, cost, warmup_s):
     """The sums behind SimResult.summary and the successful latencies, in one pass.
 
-    Sums are sequential (numpy's are pairwise): the difference is ~1e-13 relative at a
-    million requests, far below anything the summary is compared with.
+    Sums are sequential (numpy's are pairwise): the means differ from numpy's by ~1e-14
+    relative (measured up to 50,000 requests), far below anything they are compared with.
     """
     sums = np.zeros(9)
     lat = np.empty(arrival.shape[0])
