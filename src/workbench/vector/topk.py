@@ -66,11 +66,14 @@ def topk(
 
     Notes
     -----
-    O(n_queries * n * dim) arithmetic, done as blocked BLAS products (one BLAS thread);
-    each block of scores is consumed at once by a compiled selection that keeps a bounded
-    heap of size k per query. Blocks are shared out between worker threads
-    (``NUMBA_NUM_THREADS``), each with its own heaps, merged at the end; so extra memory is
-    O(threads * (n_queries * k + one 1 MiB score block)), never an n_queries x n matrix.
+    O(n_queries * n * dim) arithmetic, done as blocked BLAS products; each block of scores
+    is consumed at once by a compiled selection that keeps a bounded heap of size k per
+    query and skips, in one vectorised pass, every score below a query's current k-th best.
+    For two or more queries the blocks are shared out between worker threads
+    (``NUMBA_NUM_THREADS``) running one-thread products, each with its own heaps, merged at
+    the end; a single query's matrix-vector products use BLAS's own threads instead. Extra
+    memory is O(threads * (n_queries * k + one 1 MiB score block)), never an
+    n_queries x n matrix.
     The winners' scores are recomputed in float64, so returned scores are exact to float32
     rounding; the selection itself runs on float32 scores, so two base vectors closer than
     float32 rounding may swap places. The result does not depend on the thread count.
@@ -124,9 +127,13 @@ def exact_search(
         qb = Qs[q0 : q0 + QUERY_BLOCK]
         nqb = qb.shape[0]
         bs = _rows_per_block(nqb, n)
-        want = min(_threads.workers(), max(1, nqb * n * B.shape[1] // MIN_WORK))
+        # One query is a matrix-vector product, bound by one pass over the base: OpenBLAS's
+        # own threads stream it as fast as numpy does, while our workers with one-thread
+        # products were 5-25% slower (and at best equal) on the shared machine (measured).
+        # Matrix products (2+ queries) are compute-bound and run in our workers.
+        want = 1 if nqb == 1 else min(_threads.workers(), max(1, nqb * n * B.shape[1] // MIN_WORK))
         if want > 1:
-            # a few blocks per worker, so one query's pass over the base is shared too
+            # a few blocks per worker, so a few queries' pass over the base is shared too
             bs = min(bs, max(512, -(-n // (4 * want))))
         n_blocks = -(-n // bs)
         n_workers = min(want, n_blocks)
@@ -152,8 +159,11 @@ def exact_search(
                 sel._select_kernel(out, qrows, sel.NO_IDS, start, heap_s, heap_i, bad)
             return heap_i, bad
 
-        with _threads.single_threaded_blas():
-            parts = _threads.run_workers(n_workers, work, n_blocks)
+        if nqb == 1:
+            parts = [work(range(n_blocks))]
+        else:
+            with _threads.single_threaded_blas():
+                parts = _threads.run_workers(n_workers, work, n_blocks)
         if any(p[1].any() for p in parts):
             _raise_nonfinite(B, mode)
         # the workers scanned disjoint blocks: their heaps hold distinct ids, and the
