@@ -3,9 +3,10 @@
 Each side is timed on the same end-to-end answer, the mean wait after the warm-up: the
 engine through its public path (``simulate_mmc`` with per-request polars records, then
 ``summary()``), SimPy as the textbook program (a source process, one process per customer,
-a ``simpy.Resource``). Seconds are medians of the timed repeats; the requests per second
-are customers / that median. Writes a new run under reports/ (suite "benchmark") and
-prints the table.
+a ``simpy.Resource``). ``seconds`` is the median wall-clock time of the timed repeats and
+``cpu_s`` the median CPU time of the same repeats (the steadier figure on a machine shared
+with other work); requests per second are customers / each, and the speed-up over SimPy is
+given in both. Writes a new run under reports/ (suite "benchmark") and prints the table.
 
     .venv/bin/python benchmarks/bench_router.py                # M/M/4, rho 0.9, 200,000
     .venv/bin/python benchmarks/bench_router.py --quick        # small, seconds

@@ -102,5 +102,7 @@ def test_run_router_benchmark_records_both_implementations(tmp_path):
     assert f.filter(pl.col("implementation") == "numba-engine")["speedup_vs_simpy"][0] > 0
     metrics = set(rec.frame["metric"])
     assert {"time", "first_call_time", "requests_per_s", "mean_wait", "speedup_vs_simpy"} <= metrics
+    assert {"cpu_time", "requests_per_cpu_s", "speedup_vs_simpy_cpu"} <= metrics
+    assert (f["cpu_s"] > 0).all()
     with pytest.raises(ValueError, match="sizes"):
         bench_grid((10,))
