@@ -121,20 +121,18 @@ def _finite_and_sorted(t):
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _poisson_kernel(n, rate, ctx):
-    t = np.empty(n)
+def _poisson_kernel(t, rate, ctx):
     now = 0.0
-    for i in range(n):
+    for i in range(t.shape[0]):
         now += exponential(ctx, 1.0 / rate)
         t[i] = now
-    return t
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _mmpp_kernel(n, rate_quiet, rate_burst, mean_gap, mean_burst, ctx):
+def _mmpp_kernel(t, rate_quiet, rate_burst, mean_gap, mean_burst, ctx):
     # Two-state Markov-modulated Poisson process starting quiet. Exponential sojourns make
     # it memoryless, so a pending arrival past the state change is simply redrawn.
-    t = np.empty(n)
+    n = t.shape[0]
     now = 0.0
     bursting = False
     switch = exponential(ctx, mean_gap)
@@ -150,13 +148,12 @@ def _mmpp_kernel(n, rate_quiet, rate_burst, mean_gap, mean_burst, ctx):
             now = switch
             bursting = not bursting
             switch = now + exponential(ctx, mean_burst if bursting else mean_gap)
-    return t
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _diurnal_kernel(n, mean_rate, amplitude, period, ctx):
+def _diurnal_kernel(t, mean_rate, amplitude, period, ctx):
     # Lewis–Shedler thinning of rate(t) = mean * (1 + amplitude * sin(2 pi t / period)).
-    t = np.empty(n)
+    n = t.shape[0]
     peak = mean_rate * (1.0 + amplitude)
     now = 0.0
     i = 0
@@ -166,15 +163,12 @@ def _diurnal_kernel(n, mean_rate, amplitude, period, ctx):
         if uniform(ctx) * peak < rate:
             t[i] = now
             i += 1
-    return t
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _tokens_kernel(n, kind, p, values, row, ctx):
-    out = np.empty(n, dtype=np.int64)
-    for i in range(n):
+def _tokens_kernel(out, kind, p, values, row, ctx):
+    for i in range(out.shape[0]):
         out[i] = int(round(sample(kind, p, values, row, ctx)))
-    return out
 
 
 def _pos(x: float, name: str, allow_zero: bool = False) -> float:
@@ -317,23 +311,28 @@ class Workload:
             )
         ctx = new_ctx(stream_seed(seed, 1))
         n = int(self.n_requests)
+        # The three columns are rows of one allocation (times as a float64 view of the first
+        # row): from 4 MB numpy asks for transparent huge pages, so filling them faults a few
+        # 2 MB pages rather than thousands of 4 kB ones (the records do the same, see
+        # workbench.sim.router.simulate).
+        cols = np.empty((3, n), dtype=np.int64)
+        t = cols[0].view(np.float64)
         if self.kind == "poisson":
-            t = _poisson_kernel(n, self.rate_rps, ctx)
+            _poisson_kernel(t, self.rate_rps, ctx)
         elif self.kind == "bursty":
-            t = _mmpp_kernel(
-                n, self.rate_rps, self.burst_rate_rps, self.mean_gap_s, self.mean_burst_s, ctx
+            _mmpp_kernel(
+                t, self.rate_rps, self.burst_rate_rps, self.mean_gap_s, self.mean_burst_s, ctx
             )
         else:
-            t = _diurnal_kernel(n, self.rate_rps, self.amplitude, self.period_s, ctx)
+            _diurnal_kernel(t, self.rate_rps, self.amplitude, self.period_s, ctx)
         table = encode([self.prompt_tokens, self.completion_tokens])
         tok_ctx = new_ctx(stream_seed(seed, 4))
-        prompt, completion = (
-            np.full(n, round(d.mean), dtype=np.int64)
-            if d.kind == "det"
-            else _tokens_kernel(n, table.kind, table.p, table.values, row, tok_ctx)
-            for row, d in enumerate((self.prompt_tokens, self.completion_tokens))
-        )
-        return Arrivals(t, prompt, completion)
+        for row, d in enumerate((self.prompt_tokens, self.completion_tokens)):
+            if d.kind == "det":
+                cols[1 + row] = round(d.mean)
+            else:
+                _tokens_kernel(cols[1 + row], table.kind, table.p, table.values, row, tok_ctx)
+        return Arrivals(t, cols[1], cols[2])
 
 
 def _tok(prompt: Dist | None, completion: Dist | None) -> dict[str, Dist]:
