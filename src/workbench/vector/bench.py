@@ -9,6 +9,7 @@ and the tables and plots drawn from the recorded rows.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import MissingExtraError, require
-from workbench.measure import time_call
+from workbench.measure import Timing, time_call
 from workbench.results import Recorder
 from workbench.vector.data import clustered_embeddings, recall_at_k
 from workbench.vector.ivf import IVFIndex
@@ -40,6 +41,7 @@ __all__ = [
     "run_grid",
     "run_ivf",
     "summary_table",
+    "time_side_by_side",
 ]
 
 #: FAISS flat search uses BLAS only from this many queries on. Its default (20 before
@@ -127,6 +129,51 @@ def copy_bandwidth(nbytes: int = 1 << 28, repeat: int = 5) -> float:
         np.copyto(dst, src)
         best = min(best, time.perf_counter() - t0)
     return src.nbytes / best
+
+
+def time_side_by_side(
+    calls: dict[str, Callable[[], Any]],
+    *,
+    repeat: int = 5,
+    budget_s: float = 1.0,
+    rounds: int = 5,
+    memory: Sequence[str] = (),
+) -> dict[str, Timing]:
+    """Time several calls in interleaved rounds: every round times each call in turn
+    (:func:`~workbench.measure.time_call`, ``repeat / rounds`` repeats and ``budget_s /
+    rounds`` seconds each), so a burst of load from other processes falls on all of them
+    rather than on whichever ran during it. Returns one :class:`Timing` per call with the
+    repeats of all rounds; the first call, result and ``peak_bytes`` (for the names in
+    ``memory``) come from the first round.
+
+    Examples
+    --------
+    >>> t = time_side_by_side({"a": lambda: sum(range(100))}, repeat=4, budget_s=0, rounds=2)
+    >>> t["a"].n, t["a"].result
+    (4, 4950)
+    """
+    per_round = max(1, -(-repeat // rounds))
+    parts: dict[str, list[Timing]] = {name: [] for name in calls}
+    for r in range(rounds):
+        for name, call in calls.items():
+            parts[name].append(
+                time_call(
+                    call,
+                    warmup=1 if r == 0 else 0,
+                    repeat=per_round,
+                    budget_s=budget_s / rounds,
+                    memory=r == 0 and name in memory,
+                )
+            )
+    return {
+        name: Timing(
+            first_call_s=ts[0].first_call_s,
+            times_s=tuple(x for t in ts for x in t.times_s),
+            peak_bytes=ts[0].peak_bytes,
+            result=ts[0].result,
+        )
+        for name, ts in parts.items()
+    }
 
 
 # ---- implementations: name -> factory(base) -> search(queries, k) -> ids ----------------
@@ -219,8 +266,9 @@ def run_exact(
     Throughput, ratios and bandwidth use the best (minimum) repeat: on a shared machine the
     median mostly measures the other tenants; the recorded ``time`` rows keep the median,
     min, max and every repeat. Every implementation searches the same queries (the first
-    ``batch`` of ``data.queries``) in one run; inputs are built and each searcher is called
-    once before timing. Records ``time`` (+ ``first_call_time``), ``queries_per_s``, ``recall_at_k``
+    ``batch`` of ``data.queries``) in one run, timed in interleaved rounds
+    (:func:`time_side_by_side`); inputs are built and each searcher is called once before
+    timing. Records ``time`` (+ ``first_call_time``), ``queries_per_s``, ``recall_at_k``
     against the exact ids, ``peak_memory`` (Python-visible allocations, numpy and workbench
     only) and, for one query, the effective bandwidth of reading the base once against
     :func:`copy_bandwidth`.
@@ -244,15 +292,14 @@ def run_exact(
         q = np.ascontiguousarray(data.queries[:b])
         case = f"exact/{data.label}/batch{b}"
         p = dict(params, batch=b)
+        timings = time_side_by_side(
+            {name: functools.partial(searchers[name], q, data.k) for name in names},
+            repeat=repeat,
+            budget_s=budget_s,
+            memory=("numpy", "workbench"),
+        )
         for name in names:
-            t = time_call(
-                searchers[name],
-                q,
-                data.k,
-                repeat=repeat,
-                budget_s=budget_s,
-                memory=name in ("numpy", "workbench"),
-            )
+            t = timings[name]
             rec.record_timing(case, name, t, params=p)
             qps = b / t.min
             recall = recall_at_k(np.asarray(t.result), data.truth[:b])

@@ -21,6 +21,13 @@ __all__ = ["IVFIndex"]
 _FORMAT = 1
 # below this many scored (query, vector) pairs a second thread costs more than it saves
 _MIN_WORK_PER_WORKER = 200_000
+# A cell probed by few queries (a batch spreads over the cells: about 4 queries per cell at
+# 256 queries and nprobe = nlist/64) is scored in slices of at most _SMALL_PRODUCT
+# (vector, query) pairs. OpenBLAS runs such small products without packing the operands,
+# 1.5-3x faster per pair than one packed product over the whole cell for up to 16 queries
+# (measured, 384 dims); from 32 queries on the packed product is faster.
+_SMALL_PRODUCT = 1024
+_SMALL_MAX_QUERIES = 16
 # metric -> (selection mode on stored vectors, rescoring mode)
 _MODES = {
     "ip": (sel.MODE_IP, sel.MODE_IP),
@@ -288,24 +295,25 @@ class IVFIndex:
         heap_s, heap_i = sel.new_heaps(Q.shape[0], k)
         bad = np.zeros(Q.shape[0], dtype=np.bool_)
         off = self._offsets
-        for g in groups:
-            a, b = int(starts[g]), int(ends[g])
-            c = int(cells[a])
-            lo, hi = int(off[c]), int(off[c + 1])
-            if hi == lo:
-                continue
-            vecs = self._vectors[lo:hi]
-            qs = qrows[a:b]
-            with np.errstate(all="ignore"):  # overflow is reported through `bad`
-                if b - a == 1:
-                    scores = np.matmul(vecs, Q[qs[0]])[:, np.newaxis]
-                else:
-                    # cell-major product, the layout the selection reads: twice as fast
-                    # as Q[qs] @ vecs.T for the few queries a cell gets (measured)
-                    scores = np.matmul(vecs, Q[qs].T)
-            if sel_mode != sel.MODE_IP:
-                sel._keys_kernel(scores, self._sqnorms[lo:hi], sel_mode)
-            sel._select_kernel(scores, qs, self._ids[lo:hi], 0, heap_s, heap_i, bad)
+        with np.errstate(all="ignore"):  # overflow is reported through `bad`
+            for grp in groups:
+                a, b = int(starts[grp]), int(ends[grp])
+                c = int(cells[a])
+                lo, hi = int(off[c]), int(off[c + 1])
+                if hi == lo:
+                    continue
+                qs = qrows[a:b]
+                g = b - a
+                # cell-major products (vectors @ queries.T), the layout the selection reads
+                qt = Q[qs].T
+                scores = np.empty((hi - lo, g), dtype=np.float32)
+                step = hi - lo if g > _SMALL_MAX_QUERIES else max(64, _SMALL_PRODUCT // g)
+                for s in range(lo, hi, step):
+                    e = min(s + step, hi)
+                    np.matmul(self._vectors[s:e], qt, out=scores[s - lo : e - lo])
+                if sel_mode != sel.MODE_IP:
+                    sel._keys_kernel(scores, self._sqnorms[lo:hi], sel_mode)
+                sel._select_kernel(scores, qs, self._ids[lo:hi], 0, heap_s, heap_i, bad)
         return heap_s, heap_i, bad
 
     def save(self, path: str | os.PathLike[str]) -> Path:
