@@ -22,6 +22,8 @@ MODE_COSINE = 1  # key = q.b * weight[j], weight = 1/|b| (0 for a zero row); que
 MODE_L2 = 2  # key = 2 q.b - weight[j], weight = |b|^2; distance = |q|^2 - key
 
 MISSING_ID = -1
+# Queries whose keys _select_kernel tests in one vectorised pass: one AVX-512 register
+QCHUNK = 16
 # `ids` for _select_kernel when the vectors are consecutive base rows
 NO_IDS = np.empty(0, dtype=np.int64)
 
@@ -81,32 +83,43 @@ def _select_kernel(keys, qrows, ids, id0, heap_s, heap_i, bad):
     # cost more than it saved.
     #
     # Once a query has seen a few thousand vectors almost no new score beats its k-th best.
-    # So each vector's row of keys is first compared with every query's current k-th best
-    # (`worst`, kept contiguous) in one branch-free pass that vectorises across the queries;
-    # only the rare row holding a candidate, or a non-finite key, is walked query by query.
-    # NaN fails every comparison and -inf passes none, hence their explicit tests: a
-    # non-finite key must reach `bad`, never be skipped.
+    # So each vector's keys are first compared with every query's current k-th best
+    # (`worst`, kept contiguous) in one branch-free pass that vectorises across the queries.
+    # A vector that is a candidate for some query is then tested QCHUNK queries at a time
+    # the same way, and only a chunk holding a candidate, or a non-finite key, is walked
+    # query by query (walking all 256 queries for one candidate doubled the selection time).
     m, g = keys.shape
     worst = np.empty(g, dtype=np.float32)
     for r in range(g):
         worst[r] = heap_s[qrows[r], 0]
     for j in range(m):
         row = keys[j]
-        hit = False
-        for r in range(g):
-            s = row[r]
-            hit |= (s >= worst[r]) | (s != s) | (s == -np.inf)
-        if not hit:
+        if not _any_candidate(row, worst, 0, g):
             continue
         gid = id0 + j if ids.size == 0 else ids[j]
-        for r in range(g):
-            s = row[r]
-            q = qrows[r]
-            if not (abs(s) < np.inf):
-                bad[q] = True
-            elif s >= worst[r] and _better(s, gid, heap_s[q, 0], heap_i[q, 0]):
-                _heap_replace_root(heap_s[q], heap_i[q], s, gid)
-                worst[r] = heap_s[q, 0]
+        for r0 in range(0, g, QCHUNK):
+            r1 = min(r0 + QCHUNK, g)
+            if not _any_candidate(row, worst, r0, r1):
+                continue
+            for r in range(r0, r1):
+                s = row[r]
+                q = qrows[r]
+                if not (abs(s) < np.inf):
+                    bad[q] = True
+                elif s >= worst[r] and _better(s, gid, heap_s[q, 0], heap_i[q, 0]):
+                    _heap_replace_root(heap_s[q], heap_i[q], s, gid)
+                    worst[r] = heap_s[q, 0]
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, inline="always")
+def _any_candidate(row, worst, r0, r1):
+    # Branch-free, so it vectorises. NaN fails every comparison and -inf passes none, hence
+    # their explicit tests: a non-finite key must reach `bad`, never be skipped.
+    hit = False
+    for r in range(r0, r1):
+        s = row[r]
+        hit |= (s >= worst[r]) | (s != s) | (s == -np.inf)
+    return hit
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH, nogil=True)
