@@ -35,6 +35,25 @@ def core_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceS
 
 
 @pytest.fixture(scope="session")
+def all_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSet]:
+    """The gateway with every backend it proxies (data tier on a throwaway SQLite file)."""
+    state = tmp_path_factory.mktemp("serve-all")
+    with running_services(
+        ["llm-stub", "ai-core", "graphrag", "datatier", "gateway"],
+        ports="free",
+        state_dir=state,
+        settings={
+            "llm-stub": FAST_STUB,
+            "graphrag": SMALL_GRAPHRAG,
+            "datatier": {"database_url": f"sqlite:///{state / 'datatier.sqlite3'}"},
+        },
+        ready_timeout=120,
+        write_state=False,
+    ) as svc:
+        yield svc
+
+
+@pytest.fixture(scope="session")
 def fast_stub() -> dict:
     """Settings of an llm stub without latency."""
     return dict(FAST_STUB)

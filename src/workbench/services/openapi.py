@@ -5,8 +5,10 @@ schemathesis against a running gateway: no 5xx and every response conforming to 
 document (status code, content type, body schema) for generated inputs. A Go or Rust
 gateway passes the same test by pointing it at its own URL.
 
-The data-tier routes (``/v1/agents``, ``/v1/conversations``) are proxied by the gateway but
-not described here yet: their schema belongs to the data-tier service.
+Every route the gateway proxies is described, with the request and response bodies its
+backend (:mod:`~workbench.services.aicore`, :mod:`~workbench.services.graphrag`,
+:mod:`~workbench.services.datatier`) accepts and answers: a reimplementation of the gateway
+or of a backend is held to the same shapes.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         401: "Missing or invalid API key.",
         404: "Not found.",
+        409: "Conflict: an agent with this name already exists.",
         413: "Request body too large.",
-        422: "Malformed JSON or invalid field.",
+        422: "Malformed JSON, invalid field or query parameter, or unknown reference.",
         429: "Rate limit exceeded; see Retry-After.",
         502: "Backend answered badly.",
         503: "Backend unavailable or circuit open; see Retry-After.",
@@ -38,6 +41,243 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 _PROXIED = (401, 413, 422, 429, 502, 503, 504)
 _SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _op(
+    op_id: str,
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    body: str | None = None,
+    params: list[dict[str, Any]] | None = None,
+    errors: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """An authenticated, proxied operation: the gateway's own errors plus ``errors``."""
+    out: dict[str, Any] = {"operationId": op_id, "summary": summary, "security": _SECURITY}
+    if params:
+        out["parameters"] = params
+    if body:
+        out["requestBody"] = _body(body)
+    out["responses"] = {**responses, **_errors(*sorted({*_PROXIED, *errors}))}
+    return out
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+def _path_id(name: str, what: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        # Ids are hex; anything else answers 404 (never reaches the database).
+        "schema": {"type": "string", "minLength": 1},
+        "description": f"The {what}'s id.",
+    }
+
+
+_NO_CONTENT = {"204": {"description": "Deleted."}}
+_LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Page size.")
+_CURSOR = _query("cursor", {"type": "string"}, "``next_cursor`` of the previous page.")
+_AGENT_ID = _path_id("agent_id", "agent")
+_CONV_ID = _path_id("conversation_id", "conversation")
+
+_TEXT_200 = {"type": "string", "minLength": 1, "maxLength": 200}
+_STATUS = {"type": "string", "enum": ["active", "inactive", "archived"]}
+_ROLE = {"type": "string", "enum": ["system", "user", "assistant", "tool"]}
+_AGENT_FIELDS: dict[str, Any] = {
+    # Not blank; no NUL characters (422 otherwise).
+    "name": {**_TEXT_200, "pattern": r"\S"},
+    "kind": {"type": "string", "minLength": 1, "maxLength": 64},
+    "status": _STATUS,
+    "description": {"type": "string", "maxLength": 4000},
+    # At most 64 KiB as JSON.
+    "config": {"type": "object"},
+}
+_STAMP = {"type": "string", "description": "ISO 8601 time, UTC."}
+
+#: Data-tier bodies (:mod:`workbench.services.datatier`).
+_DATA_SCHEMAS: dict[str, Any] = {
+    "GraphInfo": {
+        "type": "object",
+        "required": ["graph", "n_nodes", "n_edges", "directed", "communities", "n_vectors", "dim"],
+        "properties": {
+            "graph": {"type": "string"},
+            "n_nodes": {"type": "integer", "minimum": 0},
+            "n_edges": {"type": "integer", "minimum": 0},
+            "directed": {"type": "boolean"},
+            "communities": {"type": "integer", "minimum": 0, "nullable": True},
+            "n_vectors": {"type": "integer", "minimum": 0},
+            "dim": {"type": "integer", "minimum": 1},
+        },
+    },
+    "Agent": {
+        "type": "object",
+        "required": [
+            "id",
+            "name",
+            "kind",
+            "status",
+            "description",
+            "config",
+            "version",
+            "created_at",
+            "updated_at",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "kind": {"type": "string"},
+            "status": _STATUS,
+            "description": {"type": "string"},
+            "config": {"type": "object"},
+            "version": {"type": "integer", "minimum": 1},
+            "created_at": _STAMP,
+            "updated_at": _STAMP,
+        },
+    },
+    "AgentCreate": {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": _AGENT_FIELDS,
+    },
+    "AgentUpdate": {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": _AGENT_FIELDS,
+    },
+    "AgentBatch": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 100,
+                "items": _ref("AgentCreate"),
+            }
+        },
+    },
+    "AgentList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("Agent")}},
+    },
+    "AgentPage": {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("Agent")},
+            "next_cursor": {"type": "string", "nullable": True},
+        },
+    },
+    "Conversation": {
+        "type": "object",
+        "required": ["id", "agent_id", "title", "message_count", "created_at", "updated_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "agent_id": {"type": "string", "nullable": True},
+            "title": {"type": "string"},
+            "message_count": {"type": "integer", "minimum": 0},
+            "created_at": _STAMP,
+            "updated_at": _STAMP,
+        },
+    },
+    "ConversationCreated": {
+        "allOf": [
+            _ref("Conversation"),
+            {
+                "type": "object",
+                "required": ["messages"],
+                "properties": {"messages": {"type": "array", "items": _ref("StoredMessage")}},
+            },
+        ]
+    },
+    "ConversationCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "agent_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 64,
+                "nullable": True,
+                "description": "An existing agent (422 invalid_reference otherwise).",
+            },
+            "title": {"type": "string", "maxLength": 500},
+            "messages": {"type": "array", "maxItems": 100, "items": _ref("NewMessage")},
+        },
+    },
+    "ConversationPage": {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("Conversation")},
+            "next_cursor": {"type": "string", "nullable": True},
+        },
+    },
+    "NewMessage": {
+        "type": "object",
+        "required": ["role", "content"],
+        "additionalProperties": False,
+        "properties": {"role": _ROLE, "content": {"type": "string", "maxLength": 32_000}},
+    },
+    "MessagesAppend": {
+        "oneOf": [
+            _ref("NewMessage"),
+            {
+                "type": "object",
+                "required": ["messages"],
+                "additionalProperties": False,
+                "properties": {
+                    "messages": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 100,
+                        "items": _ref("NewMessage"),
+                    }
+                },
+            },
+        ]
+    },
+    "StoredMessage": {
+        "type": "object",
+        "required": ["id", "conversation_id", "seq", "role", "content", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "conversation_id": {"type": "string"},
+            "seq": {"type": "integer", "minimum": 1},
+            "role": _ROLE,
+            "content": {"type": "string"},
+            "created_at": _STAMP,
+        },
+    },
+    "StoredMessageList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("StoredMessage")}},
+    },
+    "MessagePage": {
+        "type": "object",
+        "required": ["items", "next_after_seq"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("StoredMessage")},
+            "next_after_seq": {"type": "integer", "nullable": True},
+        },
+    },
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -126,6 +366,151 @@ OPENAPI: dict[str, Any] = {
                     **_errors(*_PROXIED),
                 },
             }
+        },
+        "/v1/graph/info": {
+            "get": _op(
+                "graphInfo",
+                "The loaded graph and vector set (via graphrag).",
+                {"200": _json(_ref("GraphInfo"), "Sizes of the loaded data.")},
+            )
+        },
+        "/v1/agents": {
+            "get": _op(
+                "listAgents",
+                "Agents in creation order, filtered and paged (via the data tier).",
+                {"200": _json(_ref("AgentPage"), "One page.")},
+                params=[
+                    _query(
+                        "kind",
+                        {"type": "string", "minLength": 1, "maxLength": 200},
+                        "Only agents of this kind.",
+                    ),
+                    _query(
+                        "status",
+                        {"type": "string", "enum": ["active", "inactive", "archived"]},
+                        "Only agents in this status.",
+                    ),
+                    _query(
+                        "name_prefix",
+                        {"type": "string", "minLength": 1, "maxLength": 200},
+                        "Only agents whose name starts with this (case-sensitive).",
+                    ),
+                    _LIMIT,
+                    _CURSOR,
+                    _query(
+                        "offset",
+                        {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+                        "Rows to skip; not together with cursor.",
+                    ),
+                ],
+            ),
+            "post": _op(
+                "createAgent",
+                "Create an agent; names are unique (via the data tier).",
+                {"201": _json(_ref("Agent"), "Created.")},
+                body="AgentCreate",
+                errors=(409,),
+            ),
+        },
+        "/v1/agents/batch": {
+            "post": _op(
+                "createAgents",
+                "Create 1..100 agents in one transaction: all or none (via the data tier).",
+                {"201": _json(_ref("AgentList"), "Created, in request order.")},
+                body="AgentBatch",
+                errors=(409,),
+            )
+        },
+        "/v1/agents/{agent_id}": {
+            "get": _op(
+                "getAgent",
+                "One agent (X-Cache: hit, miss or off) (via the data tier).",
+                {"200": _json(_ref("Agent"), "The agent.")},
+                params=[_AGENT_ID],
+                errors=(404,),
+            ),
+            "patch": _op(
+                "updateAgent",
+                "Change some fields; bumps version (via the data tier).",
+                {"200": _json(_ref("Agent"), "The updated agent.")},
+                params=[_AGENT_ID],
+                body="AgentUpdate",
+                errors=(404, 409),
+            ),
+            "delete": _op(
+                "deleteAgent",
+                "Delete an agent with its conversations (via the data tier).",
+                _NO_CONTENT,
+                params=[_AGENT_ID],
+                errors=(404,),
+            ),
+        },
+        "/v1/conversations": {
+            "get": _op(
+                "listConversations",
+                "Conversations in creation order, paged (via the data tier).",
+                {"200": _json(_ref("ConversationPage"), "One page.")},
+                params=[
+                    _query(
+                        "agent_id",
+                        {"type": "string", "minLength": 1, "maxLength": 200},
+                        "Only this agent's conversations.",
+                    ),
+                    _LIMIT,
+                    _CURSOR,
+                ],
+            ),
+            "post": _op(
+                "createConversation",
+                "Start a conversation, optionally with its first messages (via the data tier).",
+                {"201": _json(_ref("ConversationCreated"), "Created.")},
+                body="ConversationCreate",
+            ),
+        },
+        "/v1/conversations/{conversation_id}": {
+            "get": _op(
+                "getConversation",
+                "One conversation, without its messages (via the data tier).",
+                {"200": _json(_ref("Conversation"), "The conversation.")},
+                params=[_CONV_ID],
+                errors=(404,),
+            ),
+            "delete": _op(
+                "deleteConversation",
+                "Delete a conversation with its messages (via the data tier).",
+                _NO_CONTENT,
+                params=[_CONV_ID],
+                errors=(404,),
+            ),
+        },
+        "/v1/conversations/{conversation_id}/messages": {
+            "get": _op(
+                "listMessages",
+                "Messages in sequence order after after_seq (via the data tier).",
+                {"200": _json(_ref("MessagePage"), "One page.")},
+                params=[
+                    _CONV_ID,
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 500},
+                        "Page size (default 100).",
+                    ),
+                    _query(
+                        "after_seq",
+                        {"type": "integer", "minimum": 0},
+                        "next_after_seq of the previous page (default 0).",
+                    ),
+                ],
+                errors=(404,),
+            ),
+            "post": _op(
+                "addMessages",
+                "Append one message or several in one transaction (via the data tier).",
+                {"201": _json(_ref("StoredMessageList"), "Appended, with their seq.")},
+                params=[_CONV_ID],
+                body="MessagesAppend",
+                errors=(404,),
+            ),
         },
         "/v1/vectors/search": {
             "post": {
@@ -308,6 +693,7 @@ OPENAPI: dict[str, Any] = {
                     "implementation": {"type": "string"},
                 },
             },
+            **_DATA_SCHEMAS,
         },
     },
 }
