@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -248,13 +249,60 @@ def test_bad_messages_get_errors_and_the_connection_survives(hub: ServiceSet) ->
     asyncio.run(main())
 
 
+async def _close_code(ws, timeout: float = 10.0) -> int | None:
+    """Read (heartbeats, errors) until the server closes: its close code; ``None`` if the
+    connection is still open after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.wait_for(ws.recv(), left)
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd is not None else None
+    except TimeoutError:
+        pass
+    return None
+
+
+def test_oversized_frames_before_auth_are_refused_unread(hub: ServiceSet) -> None:
+    async def main() -> None:
+        # Over max_auth_bytes (4 KiB) before authentication: closed with 1009, not parsed
+        # (with a wrong key inside, an unbounded reader would answer 4401 instead).
+        ws = await connect(_url(hub, None))
+        await ws.send(json.dumps({"action": "auth", "api_key": "k" * 5000}))
+        msg = json.loads(await ws.recv())
+        assert msg == {"type": "error", "error": "too_large", "detail": msg["detail"]}
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd.code == realtime.CLOSE_TOO_LARGE == 1009
+        # Multi-byte text counts in bytes: 1500 characters of 3 bytes each is over 4 KiB.
+        ws = await connect(_url(hub, None))
+        await ws.send(json.dumps({"action": "auth", "api_key": "\u20ac" * 1500},
+                                 ensure_ascii=False))  # fmt: skip
+        assert await _close_code(ws) == 1009
+        # A frame over max_frame_bytes (1 MiB) is cut off by the server's protocol layer
+        # (uvicorn's default would buffer up to 16 MiB), authenticated or not.
+        for url in (_url(hub, None), _url(hub)):
+            ws = await connect(url, max_size=None)
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send("x" * (2 << 20))
+            assert await _close_code(ws) == 1009
+        # A normal-sized auth message still works.
+        ws = await connect(_url(hub, None))
+        await ws.send(json.dumps({"action": "auth", "api_key": KEY}))
+        await _next(ws, "welcome")
+        await ws.close()
+
+    asyncio.run(main())
+
+
 def test_deeply_nested_json_gets_an_error_not_a_crash(hub: ServiceSet) -> None:
     deep = "[" * 30_000 + "]" * 30_000  # under max_message_bytes, over the parser's depth
+    deep_small = "[" * 2000 + "]" * 2000  # under max_auth_bytes, over the parser's depth
 
     async def main() -> None:
         # as the first (auth) message: refused with 4401, like any other non-auth message
         ws = await connect(_url(hub, None), max_size=None)
-        await ws.send(deep)
+        await ws.send(deep_small)
         msg = json.loads(await ws.recv())
         assert msg["type"] == "error" and msg["error"] == "unauthorized"
         with pytest.raises(ConnectionClosed) as closed:

@@ -19,7 +19,10 @@ frame is a JSON text message.
 * or as the first message, ``{"action": "auth", "api_key": "KEY"}``, within
   ``auth_timeout_s`` (5 s) of connecting — for clients that cannot put secrets in URLs
   (URLs end up in logs). A wrong, missing or late key closes the socket with code ``4401``
-  after an ``{"type": "error", "error": "unauthorized"}`` message.
+  after an ``{"type": "error", "error": "unauthorized"}`` message. A frame over
+  ``max_auth_bytes`` (4 KiB) before authentication is refused unread with close code
+  ``1009`` (message too big) after an ``{"type": "error", "error": "too_large"}`` message:
+  an unauthenticated peer cannot make the hub parse or hold more than that.
 
 Once authenticated the hub sends ``{"type": "welcome", "client_id", "heartbeat_s",
 "queue_size"}``. Client actions:
@@ -40,7 +43,9 @@ Once authenticated the hub sends ``{"type": "welcome", "client_id", "heartbeat_s
 Every ``heartbeat_s`` (15 s) each client gets ``{"type": "heartbeat", "ts": T}``; the
 server also sends WebSocket pings (uvicorn's keep-alive) to detect dead peers. Bad input
 (not JSON, unknown action, bad channel name, message over ``max_message_bytes``) is answered
-``{"type": "error", "error": CODE, "detail": ...}`` and the connection stays open.
+``{"type": "error", "error": CODE, "detail": ...}`` and the connection stays open. A frame
+over ``max_frame_bytes`` (1 MiB; uvicorn's ``ws_max_size``, see :func:`uvicorn_options`) is
+never buffered whole: the server closes the connection with ``1009`` as soon as it exceeds it.
 
 Ordering, back-pressure, slow consumers
 ---------------------------------------
@@ -102,6 +107,7 @@ __all__ = [
     "hub_frame",
     "measure_ws_latency",
     "record_hub",
+    "uvicorn_options",
 ]
 
 WS_PATH = "/ws"
@@ -111,6 +117,8 @@ DEFAULTS: dict[str, Any] = {
     "heartbeat_s": 15.0,
     "auth_timeout_s": 5.0,
     "max_message_bytes": 64 * 1024,
+    "max_auth_bytes": 4096,
+    "max_frame_bytes": 1 << 20,
     "max_subscriptions": 100,
     "redis_url": None,
     "redis_prefix": "wb:rt:",
@@ -118,6 +126,8 @@ DEFAULTS: dict[str, Any] = {
 #: Close codes (4000-4999 are the application's own).
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_SLOW_CONSUMER = 4008
+#: RFC 6455 "message too big": an oversized frame before authentication.
+CLOSE_TOO_LARGE = 1009
 _CHANNEL_RE = re.compile(r"^[A-Za-z0-9_.:/\-]{1,200}$")
 _log = logging.getLogger("workbench.services.realtime")
 
@@ -242,6 +252,7 @@ class Hub:
         self.heartbeat_s = float(cfg["heartbeat_s"])
         self.auth_timeout_s = float(cfg["auth_timeout_s"])
         self.max_message_bytes = int(cfg["max_message_bytes"])
+        self.max_auth_bytes = int(cfg["max_auth_bytes"])
         self.max_subscriptions = int(cfg["max_subscriptions"])
         self.channels: dict[str, set[_Client]] = {}
         self.clients: set[_Client] = set()
@@ -401,8 +412,21 @@ class Hub:
             return False
         if msg["type"] == "websocket.disconnect":
             return False
+        raw = msg.get("text") or msg.get("bytes") or b""
+        size = len(raw)
+        if isinstance(raw, str) and size <= self.max_auth_bytes:
+            size = len(raw.encode("utf-8", "surrogatepass"))  # bytes on the wire, not chars
+        if size > self.max_auth_bytes:
+            self.m_auth.inc()
+            detail = f"auth message of {size} bytes exceeds {self.max_auth_bytes}"
+            with contextlib.suppress(Exception):
+                await ws.send_text(
+                    _dumps({"type": "error", "error": "too_large", "detail": detail})
+                )
+                await ws.close(code=CLOSE_TOO_LARGE, reason="auth message too large")
+            return False
         try:
-            body = json.loads(msg.get("text") or msg.get("bytes") or b"")
+            body = json.loads(raw)
         except (ValueError, RecursionError):
             body = None
         if not (isinstance(body, dict) and body.get("action") == "auth"):
@@ -529,6 +553,16 @@ class Hub:
                 "unknown_action",
                 f"unknown action {action!r}; use subscribe, unsubscribe, publish, ping",
             )
+
+
+def uvicorn_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Server options :mod:`workbench.services.run` passes to uvicorn for this service.
+
+    ``ws_max_size`` bounds every frame at the protocol level (uvicorn's default is 16 MiB),
+    before and after authentication; above it the connection is closed with ``1009``.
+    """
+    cfg = {**DEFAULTS, **dict(settings)}
+    return {"ws_max_size": int(cfg["max_frame_bytes"])}
 
 
 def create_app(settings: Mapping[str, Any]) -> Any:

@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.name, settings.get("log_level", "INFO"))
     module = importlib.import_module(spec.module)
     app = module.create_app(settings)
+    # A service may tune its server (the realtime hub bounds WebSocket frames).
+    options = getattr(module, "uvicorn_options", None)
+    extra = dict(options(settings)) if options is not None else {}
     uvicorn.run(
         app,
         host=args.host,
@@ -56,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Longer than the gateway's pool keeps idle connections (30 s), so the gateway, not
         # the backend, closes them: no request is ever written into a closing socket.
         timeout_keep_alive=int(settings.get("keep_alive_s", 75)),
+        **extra,
     )
     return 0
 
