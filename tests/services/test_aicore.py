@@ -106,3 +106,134 @@ def test_client_aborting_streams_does_not_open_the_provider_breaker(tmp_path):
         assert all(p["available"] for p in info["providers"]), info
         r = httpx.post(base + "/v1/chat", json={**CHAT, "options": {"num_predict": 2}}, timeout=30)
         assert r.status_code == 200, r.text
+
+
+class _EndlessProvider:
+    """A fake Ollama server whose /api/chat streams large chunks until the connection is
+    closed, recording when that happens (``closed`` is set)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.started = threading.Event()
+        self.closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(next(x.split(b":")[1] for x in head.split(b"\r\n")
+                              if x.lower().startswith(b"content-length")))  # fmt: skip
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+            line = json.dumps({"model": "m", "created_at": "2026-01-01T00:00:00Z",
+                               "message": {"role": "assistant", "content": "x" * 65536},
+                               "done": False}).encode() + b"\n"  # fmt: skip
+            chunk = f"{len(line):x}\r\n".encode() + line + b"\r\n"
+            self.started.set()
+            try:
+                while True:
+                    conn.sendall(chunk)
+            except OSError:
+                self.closed.set()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_client_disconnect_closes_the_provider_stream(tmp_path):
+    """End to end under uvicorn: a client that stops reading a streamed chat and then
+    disconnects ends ai-core's stream from the provider too (so the provider stops
+    generating). uvicorn (ASGI 2.3) cancels the stream while it awaits the provider, which
+    closes it; the ASGI 2.4 case, where nothing is cancelled, is the test below."""
+    import socket
+
+    provider = _EndlessProvider()
+    providers = [{"name": "endless", "host": f"http://127.0.0.1:{provider.port}",
+                  "models": ["m"]}]  # fmt: skip
+    try:
+        with running_services(
+            ["ai-core"],
+            ports="free",
+            state_dir=tmp_path,
+            settings={"ai-core": {"providers": providers, "routing": {"max_attempts": 1}}},
+            write_state=False,
+        ) as svc:
+            body = json.dumps({**CHAT, "model": "m", "stream": True}).encode()
+            s = socket.create_connection(("127.0.0.1", svc.ports["ai-core"]))
+            s.sendall(
+                b"POST /v1/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            assert b"200" in s.recv(4096).split(b"\r\n")[0]
+            assert provider.started.wait(10)
+            # Stop reading: every buffer on the way fills and ai-core blocks sending to us.
+            assert not provider.closed.wait(3.0)
+            s.close()
+            assert provider.closed.wait(10), "ai-core kept the provider stream open"
+            # And ai-core still serves.
+            r = httpx.get(svc.urls["ai-core"] + "/v1/providers", trust_env=False)
+            assert r.json()["providers"][0]["outstanding"] == 0
+    finally:
+        provider.close()
+
+
+def test_stream_abandoned_by_the_server_closes_the_provider_stream():
+    """Under ASGI 2.4 servers there is no disconnect listener: ``send`` raises ``OSError``
+    when the client is gone and Starlette stops iterating, leaving the body generator parked
+    at a ``yield``. ai-core must still close the provider stream at once."""
+    import asyncio
+    import contextlib
+
+    from workbench.services import aicore
+
+    provider = _EndlessProvider()
+    providers = [{"name": "endless", "host": f"http://127.0.0.1:{provider.port}",
+                  "models": ["m"]}]  # fmt: skip
+    body = json.dumps({**CHAT, "model": "m", "stream": True}).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1", "method": "POST", "scheme": "http", "path": "/v1/chat",
+        "raw_path": b"/v1/chat", "root_path": "", "query_string": b"",
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8701),
+    }  # fmt: skip
+
+    async def main() -> bool:
+        app = aicore.create_app({"providers": providers, "routing": {"max_attempts": 1}})
+        async with app.router.lifespan_context(app):
+            sent: list[dict] = []
+
+            async def receive() -> dict:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message: dict) -> None:
+                sent.append(message)
+                if message["type"] == "http.response.body" and len(sent) >= 3:
+                    raise OSError("client went away")  # what an ASGI 2.4 server does
+
+            with contextlib.suppress(Exception):
+                await app(scope, receive, send)
+            assert sent[0]["status"] == 200 and len(sent) == 3
+            for _ in range(40):  # the event loop keeps running meanwhile
+                if provider.closed.is_set():
+                    return True
+                await asyncio.sleep(0.05)
+            return False
+
+    try:
+        assert asyncio.run(main()), "ai-core kept the provider stream open"
+    finally:
+        provider.close()

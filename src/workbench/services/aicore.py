@@ -334,6 +334,8 @@ def create_app(settings: Mapping[str, Any]) -> Any:
                 err = _classify(exc)
                 router.completed(p, err.outcome, time.perf_counter() - t0)
                 raise ApiError(err.status, "provider_failed", err.message) from None
+            finally:
+                await _aclose(it)
             router.completed(p, pol.OUTCOME_OK, time.perf_counter() - t0)
             return JSONResponse(stats(p, model, last, t0, ttft, attempts, "".join(parts)))
 
@@ -376,6 +378,9 @@ def create_app(settings: Mapping[str, Any]) -> Any:
                 err = _classify(exc)
                 yield _line({"error": "provider_failed", "detail": err.message, "done": True})
             finally:
+                # End the provider's stream now (its HTTP response is closed, so the provider
+                # stops generating), not whenever the garbage collector finalizes it.
+                await _aclose(it)
                 if ok:
                     router.completed(p, pol.OUTCOME_OK, time.perf_counter() - t0)
                 elif client_gone:
@@ -383,7 +388,7 @@ def create_app(settings: Mapping[str, Any]) -> Any:
                 else:
                     router.completed(p, pol.OUTCOME_ERROR, time.perf_counter() - t0)
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return _ClosingStream(lines(), media_type="application/x-ndjson")
 
     async def providers_endpoint(request: Request) -> Response:
         now = time.monotonic()
@@ -428,6 +433,34 @@ def create_app(settings: Mapping[str, Any]) -> Any:
     }
     app.state.router = router
     return app
+
+
+async def _aclose(it: Any) -> None:
+    """Close a provider's chunk iterator (the ``ollama`` client's async generator, whose
+    exit closes the HTTP response); harmless when it has finished already."""
+    aclose = getattr(it, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
+
+
+class _ClosingStream(StreamingResponse):
+    """A streaming response that always closes its body iterator.
+
+    Starlette stops iterating when the client disconnects (or ``send`` fails) but leaves the
+    generator suspended at its ``yield``; it is finalized only when garbage collected, and
+    until then the provider stream it holds stays open and the provider keeps generating.
+    Closing it here runs its ``finally`` (which closes the provider stream) at once.
+    """
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
 
 
 def _line(obj: Mapping[str, Any]) -> bytes:
