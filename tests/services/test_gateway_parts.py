@@ -274,3 +274,36 @@ def test_client_forwarding_headers_are_replaced_not_passed_through():
     assert "6.6.6.6" not in head
     assert head.count("x-forwarded-for:") == 1 and "x-forwarded-for: testclient" in head
     assert head.count("x-request-id:") == 1 and "x-request-id: trace-1" in head
+
+
+def test_start_bare_failure_leaves_no_zombie(monkeypatch):
+    """A bare server that never answers is killed and reaped when start_bare gives up."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import types
+
+    from workbench.errors import ServiceError
+    from workbench.services import overhead
+    from workbench.services.launcher import free_port
+
+    started: list[subprocess.Popen] = []
+    real_popen = subprocess.Popen
+
+    class Hanging(real_popen):  # type: ignore[misc, valid-type]
+        """The child starts but never serves (a hung server)."""
+
+        def __init__(self, args, **kwargs):
+            super().__init__([sys.executable, "-c", "import time; time.sleep(120)"], **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(overhead.subprocess, "Popen", Hanging)
+    # start_bare's clock runs 1000x fast, so its 30 s deadline passes in 30 ms.
+    fast = types.SimpleNamespace(monotonic=lambda: time.monotonic() * 1000, sleep=time.sleep)
+    monkeypatch.setattr(overhead, "time", fast)
+    with pytest.raises(ServiceError):
+        overhead.start_bare(free_port())
+    (proc,) = started
+    assert proc.returncode is not None  # killed and waited for
+    assert not os.path.exists(f"/proc/{proc.pid}")  # no zombie entry left

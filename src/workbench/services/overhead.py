@@ -52,25 +52,43 @@ def bare_app() -> Starlette:
     return Starlette(routes=[Route("/health", health)])
 
 
-def start_bare(port: int, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
-    """Serve :func:`bare_app` with the same uvicorn options as the services; wait for it."""
+def start_bare(
+    port: int, host: str = "127.0.0.1", timeout_s: float = 30.0
+) -> subprocess.Popen[bytes]:
+    """Serve :func:`bare_app` with the same uvicorn options as the services; wait for it.
+
+    Raises
+    ------
+    ServiceError
+        The server exited (port taken, say) or did not answer within ``timeout_s``; the
+        child is then killed if needed and always reaped (no zombie left behind).
+    """
+    import httpx
+
     code = (
         "import uvicorn; from workbench.services.overhead import bare_app; "
         f"uvicorn.run(bare_app(), host={host!r}, port={port}, log_level='warning', "
         "access_log=False, server_header=False)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
-    deadline = time.monotonic() + 30
-    import httpx
-
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://{host}:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise ServiceError("bare Starlette app did not start")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ServiceError(
+                    f"bare Starlette app exited with code {proc.returncode} (port {port} taken?)"
+                )
+            try:
+                if httpx.get(f"http://{host}:{port}/health", timeout=1).status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise ServiceError(f"bare Starlette app did not answer within {timeout_s:g} s")
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        raise
 
 
 def wrk_rps(url: str, duration_s: float = 5.0, connections: int = 32, threads: int = 1) -> float:
@@ -250,7 +268,11 @@ def _measure(rounds: int, duration_s: float, rate: float, sdir: str) -> dict[str
                 out.setdefault("proxied_p99_s", []).append(float(np.quantile(p, 0.99)))
     finally:
         bare.terminate()
-        bare.wait(10)
+        try:
+            bare.wait(10)
+        except subprocess.TimeoutExpired:
+            bare.kill()
+            bare.wait()
     ratios = [g / b for g, b in zip(out["gateway_rps"], out["bare_rps"], strict=True)]
     added = [p - d for p, d in zip(out["proxied_p50_s"], out["direct_p50_s"], strict=True)]
     out["rps_ratio"] = ratios
