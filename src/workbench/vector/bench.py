@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -139,12 +141,12 @@ def time_side_by_side(
     rounds: int = 5,
     memory: Sequence[str] = (),
 ) -> dict[str, Timing]:
-    """Time several calls in interleaved rounds: every round times each call in turn
-    (:func:`~workbench.measure.time_call`, ``repeat / rounds`` repeats and ``budget_s /
-    rounds`` seconds each), so a burst of load from other processes falls on all of them
-    rather than on whichever ran during it. Returns one :class:`Timing` per call with the
-    repeats of all rounds; the first call, result and ``peak_bytes`` (for the names in
-    ``memory``) come from the first round.
+    """Time several calls in interleaved rounds, so a burst of load from other processes
+    falls on all of them rather than on whichever ran during it. The first round is
+    :func:`~workbench.measure.time_call` for each call (first call, one warm-up, then
+    ``repeat / rounds`` repeats or ``budget_s / rounds`` seconds, and ``peak_bytes`` for
+    the names in ``memory``); each later round adds as many timed repeats of each call in
+    turn. Returns one :class:`Timing` per call holding the repeats of all rounds.
 
     Examples
     --------
@@ -153,26 +155,41 @@ def time_side_by_side(
     (4, 4950)
     """
     per_round = max(1, -(-repeat // rounds))
-    parts: dict[str, list[Timing]] = {name: [] for name in calls}
-    for r in range(rounds):
-        for name, call in calls.items():
-            parts[name].append(
-                time_call(
-                    call,
-                    warmup=1 if r == 0 else 0,
-                    repeat=per_round,
-                    budget_s=budget_s / rounds,
-                    memory=r == 0 and name in memory,
-                )
-            )
+    first = {
+        name: time_call(
+            call,
+            repeat=per_round,
+            budget_s=budget_s / rounds,
+            memory=name in memory,
+        )
+        for name, call in calls.items()
+    }
+    times = {name: list(t.times_s) for name, t in first.items()}
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as time_call: a collection inside one repeat is noise
+    try:
+        for _ in range(rounds - 1):
+            for name, call in calls.items():
+                spent = 0.0
+                for i in itertools.count():
+                    if i >= per_round and spent >= budget_s / rounds:
+                        break
+                    t0 = time.perf_counter()
+                    call()
+                    dt = time.perf_counter() - t0
+                    times[name].append(dt)
+                    spent += dt
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return {
         name: Timing(
-            first_call_s=ts[0].first_call_s,
-            times_s=tuple(x for t in ts for x in t.times_s),
-            peak_bytes=ts[0].peak_bytes,
-            result=ts[0].result,
+            first_call_s=t.first_call_s,
+            times_s=tuple(times[name]),
+            peak_bytes=t.peak_bytes,
+            result=t.result,
         )
-        for name, ts in parts.items()
+        for name, t in first.items()
     }
 
 

@@ -243,8 +243,10 @@ class IVFIndex:
         Notes
         -----
         O(n_queries * (nlist + nprobe * n / nlist) * dim) for balanced cells. Queries
-        probing the same cell are scored together in one BLAS product, so each cell is
-        read once per batch.
+        probing the same cell are scored together (BLAS products over the cell), so each
+        cell is read from memory once per batch. A large batch therefore costs at least
+        one pass over the cells it probes, and 256 queries probing nlist/64 cells each
+        touch nearly every cell: there the search is bound by memory bandwidth.
         """
         if self.centroids is None:
             raise ValueError("index is not trained: call train() or IVFIndex.build() first")
