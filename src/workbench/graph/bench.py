@@ -238,13 +238,10 @@ def graph_case(name: str, seed: int = 0) -> GraphCase:
 
 
 def local_search_networkx(G: Any, seeds: Sequence[int], k: int, top: int) -> list[int]:
-    """The GraphRAG query in plain networkx: ego graphs, induced subgraph, PPR, top ids."""
+    """The GraphRAG query in plain networkx: k-hop neighbourhood, induced subgraph, PPR, top ids."""
     import networkx as nx
 
-    nodes: set[int] = set()
-    for s in seeds:
-        nodes.update(nx.single_source_shortest_path_length(G, s, cutoff=k))
-    H = G.subgraph(nodes)
+    H = G.subgraph(_nx_k_hop(G, seeds, k))
     pr = nx.pagerank(H, personalization={s: 1.0 for s in seeds}, tol=PAGERANK_TOL)
     return [v for v, _ in sorted(pr.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
 
@@ -271,9 +268,14 @@ def _nk_k_hop(G: Any, seeds: Sequence[int], k: int) -> list[int]:
 def _nx_k_hop(G: Any, seeds: Sequence[int], k: int) -> list[int]:
     import networkx as nx
 
-    nodes: set[int] = set()
-    for s in seeds:
-        nodes.update(nx.single_source_shortest_path_length(G, s, cutoff=k))
+    # One multi-source BFS, as workbench does: a BFS per seed would re-expand every hub
+    # that several seeds reach, and charge networkx for work the task does not need.
+    # bfs_layers yields a layer before building the next, so stopping at k builds no more.
+    nodes: list[int] = []
+    for depth, layer in enumerate(nx.bfs_layers(G, list(seeds))):
+        nodes.extend(layer)
+        if depth == k:
+            break
     return sorted(nodes)
 
 
