@@ -8,6 +8,7 @@ import socket
 import threading
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -274,6 +275,43 @@ def test_client_forwarding_headers_are_replaced_not_passed_through():
     assert "6.6.6.6" not in head
     assert head.count("x-forwarded-for:") == 1 and "x-forwarded-for: testclient" in head
     assert head.count("x-request-id:") == 1 and "x-request-id: trace-1" in head
+
+
+def test_forwarded_for_is_the_real_peer_under_uvicorn(tmp_path):
+    """The gateway as a real process: uvicorn must not rewrite the peer address from the
+    client's X-Forwarded-For (its default trusts loopback clients), so the backend gets the
+    address the gateway actually saw."""
+    from workbench.services.launcher import running_services
+
+    heads = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                while (head := _read_request(conn)) is not None:
+                    heads.append(head.decode("latin-1").lower())
+                    _answer(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    backend = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with running_services(
+            ["gateway"], ports="free", state_dir=tmp_path, write_state=False,
+            settings={"gateway": {"backends": {"graphrag": backend}}},
+        ) as svc:  # fmt: skip
+            r = httpx.post(
+                svc.gateway + "/v1/graph/query",
+                json={},
+                headers={**svc.headers(), "X-Forwarded-For": "6.6.6.6"},
+                trust_env=False,
+            )
+            assert r.status_code == 200, r.text
+    finally:
+        listener.close()
+    (head,) = heads
+    assert "6.6.6.6" not in head and "x-forwarded-for: 127.0.0.1" in head
 
 
 def test_start_bare_failure_leaves_no_zombie(monkeypatch):

@@ -68,7 +68,7 @@ def start_bare(
     code = (
         "import uvicorn; from workbench.services.overhead import bare_app; "
         f"uvicorn.run(bare_app(), host={host!r}, port={port}, log_level='warning', "
-        "access_log=False, server_header=False)"
+        "access_log=False, server_header=False, proxy_headers=False)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:

@@ -56,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Streams (chat tokens, websockets) must not hold a shutdown for long.
         timeout_graceful_shutdown=float(settings.get("graceful_shutdown_s", 3.0)),
         server_header=False,
+        # No proxy sits in front of these services: uvicorn's default would trust
+        # X-Forwarded-For from any loopback client (every client here) and rewrite the peer
+        # address with it, so the gateway would forward a spoofed client address; it is
+        # also per-request work on the hot path.
+        proxy_headers=False,
         # Longer than the gateway's pool keeps idle connections (30 s), so the gateway, not
         # the backend, closes them: no request is ever written into a closing socket.
         timeout_keep_alive=int(settings.get("keep_alive_s", 75)),
