@@ -444,6 +444,7 @@ class _Gateway:
             "Rate-limit store errors (request let through).",
             registry=registry,
         )
+        self._upstream_children: dict[tuple[str, int | str], Any] = {}
         self.m_retries = Counter(
             "workbench_gateway_retries", "Proxy retries by backend.", ["backend"], registry=registry
         )
@@ -461,6 +462,15 @@ class _Gateway:
         self.m_breaker.labels(name).set(state)
         label = {CLOSED: "closed", OPEN: "open", HALF_OPEN: "half-open"}[state]
         _log.warning("circuit breaker %s", label, extra={"backend": name, "breaker": label})
+
+    def observe_upstream(self, backend: str, status: int | str, seconds: float) -> None:
+        """Upstream latency by backend and status (children cached: ``labels()`` takes a
+        lock and builds its key on every call)."""
+        key = (backend, status)
+        child = self._upstream_children.get(key)
+        if child is None:
+            child = self._upstream_children[key] = self.m_upstream.labels(backend, str(status))
+        child.observe(seconds)
 
     def check_key(self, presented: str | None) -> str | None:
         """Key id (hash prefix) of a valid key, else ``None``. Constant time per stored key."""
@@ -561,7 +571,7 @@ class _Gateway:
                     await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
                     continue
                 breaker.failure()
-                self.m_upstream.labels(backend, "error").observe(time.perf_counter() - t0)
+                self.observe_upstream(backend, "error", time.perf_counter() - t0)
                 _log.warning(
                     "backend request failed",
                     extra={
@@ -583,7 +593,7 @@ class _Gateway:
                     ) from None
                 raise ApiError(502, "bad_gateway", f"{backend} broke the connection") from None
         status = upstream.status
-        self.m_upstream.labels(backend, str(status)).observe(time.perf_counter() - t0)
+        self.observe_upstream(backend, status, time.perf_counter() - t0)
         if status >= 500:
             breaker.failure()
         else:
@@ -646,9 +656,11 @@ def create_app(settings: Mapping[str, Any]) -> Any:
 
     async def proxied(request: Request) -> Response:
         gw = holder["gw"]
-        backend = gw.backend_for(request.url.path)
+        # scope["path"], not request.url.path: that builds a whole URL object per request.
+        path = request.scope["path"]
+        backend = gw.backend_for(path)
         if backend is None:  # pragma: no cover - routes only match proxied prefixes
-            raise ApiError(404, "not_found", f"no route for {request.method} {request.url.path}")
+            raise ApiError(404, "not_found", f"no route for {request.method} {path}")
         response = await gw.proxy(request, backend)
         if gw.access_log:
             _log.info(
@@ -656,7 +668,7 @@ def create_app(settings: Mapping[str, Any]) -> Any:
                 extra={
                     "request_id": request.scope["state"]["request_id"],
                     "method": request.method,
-                    "path": request.url.path,
+                    "path": path,
                     "status": response.status_code,
                     "key_id": request.scope["state"].get("key_id"),
                     "backend": backend,

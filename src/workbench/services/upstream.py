@@ -163,6 +163,13 @@ class UpstreamResponse:
 
     async def read(self) -> bytes:
         """The whole body."""
+        parsed = self._parsed
+        if parsed.done:
+            # Common for small answers: the body came with the headers. No generator needed.
+            body = b"".join(parsed.chunks)
+            parsed.chunks.clear()
+            self._release(reuse=True)
+            return body
         return b"".join([c async for c in self.stream()])
 
     async def _feed(self) -> None:
@@ -237,11 +244,17 @@ class UpstreamPool:
         self._closed = False
 
     async def _acquire(self) -> tuple[_Conn, bool]:
-        try:
-            async with asyncio.timeout(self.pool_timeout):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise UpstreamTimeoutError("no free connection (pool timeout)", sent=False) from None
+        slots = self._slots
+        if slots.locked():  # all in use: wait, bounded by the pool timeout
+            try:
+                async with asyncio.timeout(self.pool_timeout):
+                    await slots.acquire()
+            except TimeoutError:
+                raise UpstreamTimeoutError(
+                    "no free connection (pool timeout)", sent=False
+                ) from None
+        else:  # a free slot: taken at once, no timer to arm and cancel
+            await slots.acquire()
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
