@@ -7,11 +7,17 @@ free ports and a temporary state dir, so runs never clash with a developer's
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from workbench.services.launcher import ServiceSet, running_services
+
+#: A real Ollama server for the opt-in integration test (``real_ollama_host``). Taken out of
+#: the environment so that every other test's ai-core routes to the llm stub only (ai-core
+#: adds an ``OLLAMA_HOST`` server as a provider, which would make their answers depend on it).
+_REAL_OLLAMA_HOST = os.environ.pop("OLLAMA_HOST", None)
 
 #: A fast llm stub: tests check behaviour, not the latency model.
 FAST_STUB = {"ttft_ms": 0, "tokens_per_s": 100_000, "jitter": 0.0}
@@ -57,3 +63,11 @@ def all_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSe
 def fast_stub() -> dict:
     """Settings of an llm stub without latency."""
     return dict(FAST_STUB)
+
+
+@pytest.fixture(scope="session")
+def real_ollama_host() -> str:
+    """``OLLAMA_HOST`` as set when the tests started; the test is skipped without it."""
+    if not _REAL_OLLAMA_HOST:
+        pytest.skip("OLLAMA_HOST is not set: no real Ollama server to test ai-core against")
+    return _REAL_OLLAMA_HOST

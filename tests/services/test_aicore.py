@@ -237,3 +237,45 @@ def test_stream_abandoned_by_the_server_closes_the_provider_stream():
         assert asyncio.run(main()), "ai-core kept the provider stream open"
     finally:
         provider.close()
+
+
+def test_real_ollama_through_aicore(tmp_path, real_ollama_host):
+    """ai-core against a real Ollama server (runs only when OLLAMA_HOST is set), through the
+    same official ``ollama`` client it uses for the stub. The model is ``OLLAMA_TEST_MODEL``
+    or the smallest one the server has pulled."""
+    import os
+
+    import ollama
+
+    try:
+        listed = ollama.Client(host=real_ollama_host, timeout=10).list().models
+    except Exception as exc:  # set but unreachable: that is a failure, not a skip
+        pytest.fail(f"OLLAMA_HOST={real_ollama_host} is set but not reachable: {exc!r}")
+    model = os.environ.get("OLLAMA_TEST_MODEL")
+    if model is None:
+        if not listed:
+            pytest.skip(f"the Ollama server at {real_ollama_host} has no model pulled "
+                        "(ollama pull <model>, or set OLLAMA_TEST_MODEL)")  # fmt: skip
+        model = min(listed, key=lambda m: m.size or 0).model
+    providers = [{"name": "ollama", "host": real_ollama_host, "models": [model]}]
+    routing = {"max_attempts": 1, "attempt_timeout_s": 300}
+    with running_services(
+        ["ai-core"],
+        ports="free",
+        state_dir=tmp_path,
+        settings={"ai-core": {"providers": providers, "routing": routing}},
+        write_state=False,
+    ) as svc:
+        url = svc.urls["ai-core"] + "/v1/chat"
+        body = {"model": model, "messages": [{"role": "user", "content": "Say hello."}],
+                "options": {"num_predict": 8}}  # fmt: skip
+        r = httpx.post(url, json=body, timeout=300)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["provider"] == "ollama" and answer["simulated"] is False
+        assert 0 < answer["completion_tokens"] <= 8 and answer["message"]["content"]
+        assert 0 < answer["ttft_s"] <= answer["total_s"]
+        with httpx.stream("POST", url, json={**body, "stream": True}, timeout=300) as s:
+            lines = [json.loads(x) for x in s.iter_lines() if x]
+        assert lines[-1]["done"] and lines[-1]["provider"] == "ollama"
+        assert all(not x["done"] for x in lines[:-1])
