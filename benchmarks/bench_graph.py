@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         "--kernels",
         nargs="*",
         default=None,
-        help="any of bfs k_hop sssp pagerank components label_propagation louvain "
+        help="any of bfs k_hop sssp pagerank components label_propagation louvain leiden "
         "local_search (default: all)",
     )
     p.add_argument(
