@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.requests import Request
@@ -211,3 +212,43 @@ def test_pressure_levels():
     ]
     snap = memory_snapshot(limit_bytes=1)
     assert snap["pressure"] == "critical" and json.dumps(snap)
+
+
+def test_request_histogram_matches_prometheus_client():
+    # The lock-free request series must expose exactly what prometheus_client's Histogram
+    # would for the same observations, bucket bounds included (a value equal to a bound
+    # counts in that bound's bucket).
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from workbench.services.common import LATENCY_BUCKETS, ServiceMetrics
+
+    rng = np.random.default_rng(3)
+    values = [*LATENCY_BUCKETS, 0.0, 20.0, *rng.exponential(0.05, 500).tolist()]
+    ours = ServiceMetrics("t")
+    ref_registry = CollectorRegistry()
+    ref = Histogram(
+        "workbench_http_request_duration_seconds",
+        "",
+        ["route", "method", "status"],
+        buckets=LATENCY_BUCKETS,
+        registry=ref_registry,
+    )
+    for i, v in enumerate(values):
+        status = 200 if i % 3 else 404
+        ours.observe("/r", "GET", status, v)
+        ref.labels("/r", "GET", str(status)).observe(v)
+
+    def samples(text):
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text)
+            if fam.name == "workbench_http_request_duration_seconds"
+            for s in fam.samples
+            if not s.name.endswith("_created")
+        }
+
+    got = samples(generate_latest(ours.registry).decode())
+    want = samples(generate_latest(ref_registry).decode())
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-12), key
