@@ -345,3 +345,25 @@ def test_start_bare_failure_leaves_no_zombie(monkeypatch):
     (proc,) = started
     assert proc.returncode is not None  # killed and waited for
     assert not os.path.exists(f"/proc/{proc.pid}")  # no zombie entry left
+
+
+def test_pool_slot_returns_when_a_connect_is_cancelled(monkeypatch):
+    # A caller's own timeout (the gateway's /ready probe) can cancel a request while it is
+    # still connecting; the connection slot must come back, or the pool shrinks for good.
+    import asyncio
+
+    from workbench.services import upstream
+
+    async def stalled(*args, **kwargs):
+        await asyncio.sleep(60)
+
+    async def main():
+        pool = upstream.UpstreamPool("http://127.0.0.1:9", max_connections=2, pool_timeout=0.2)
+        monkeypatch.setattr(upstream.asyncio, "open_connection", stalled)
+        for _ in range(3):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await pool.request("GET", "/health")
+        return pool._slots._value
+
+    assert asyncio.run(main()) == 2

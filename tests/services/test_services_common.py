@@ -252,3 +252,18 @@ def test_request_histogram_matches_prometheus_client():
     assert got.keys() == want.keys()
     for key, value in want.items():
         assert got[key] == pytest.approx(value, rel=1e-12), key
+
+
+def test_unknown_methods_share_one_metrics_series():
+    # Clients choose the method string: unknown ones must not each create a new series.
+    with TestClient(make_app()) as client:
+        for verb in ("FOO", "BAR", "BAZ"):
+            client.request(verb, "/nowhere")
+        text = client.get("/metrics").text
+    methods = {
+        s.labels["method"]
+        for fam in text_string_to_metric_families(text)
+        if fam.name == "workbench_http_request_duration_seconds"
+        for s in fam.samples
+    }
+    assert "OTHER" in methods and not methods & {"FOO", "BAR", "BAZ"}

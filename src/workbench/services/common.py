@@ -98,6 +98,7 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Generated request ids: a random per-process prefix and a counter (32 hex digits). Unique
 # without a getrandom() system call per request, which costs several microseconds here.
 _REQUEST_ID_PREFIX = os.urandom(8).hex()
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _request_ids = itertools.count()
 _log = logging.getLogger("workbench.services")
 
@@ -486,7 +487,10 @@ class _ServiceMiddleware:
             metrics.in_flight -= 1
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
-            metrics.observe(template, scope["method"], status_box[0], time.perf_counter() - start)
+            method = scope["method"]
+            if method not in _METHODS:  # a client must not be able to mint new series
+                method = "OTHER"
+            metrics.observe(template, method, status_box[0], time.perf_counter() - start)
 
     @staticmethod
     async def _reject(send: Send, size: int, limit: int) -> None:

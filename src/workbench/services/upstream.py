@@ -272,6 +272,11 @@ class UpstreamPool:
             raise UpstreamConnectError(
                 f"cannot connect to {self.host}:{self.port}: {exc}"
             ) from None
+        except BaseException:
+            # Cancelled mid-connect (a caller's own timeout, e.g. /ready's): the slot must
+            # come back, or every such cancellation shrinks the pool for good.
+            self._slots.release()
+            raise
         return _Conn(reader, writer), False
 
     def _put_back(self, conn: _Conn, keep: bool) -> None:
