@@ -164,3 +164,9 @@ def test_sssp_rmat_bit_identical_to_networkx(directed, low, high, zeros):
         np.testing.assert_array_equal(sssp(h, s), naive.dijkstra(G, s))
     # unweighted: every weight 1, through the buckets
     np.testing.assert_array_equal(sssp(g, 0), naive.dijkstra(g.to_networkx(), 0))
+
+
+def test_sssp_subnormal_weights():
+    # Half the smallest subnormal weight rounds to zero: sssp must not divide by it.
+    g = CSRGraph.from_edges([0, 1], [1, 2], weights=[5e-324, 5e-324])
+    np.testing.assert_array_equal(sssp(g, 0), [0.0, 5e-324, 1e-323])

@@ -390,7 +390,8 @@ def sssp(g: CSRGraph, source: int) -> np.ndarray:
         )
     has_w = w is not None
     w = w if has_w else np.empty(0, dtype=np.float64)
-    if w_min > 0 and w_max <= _BUCKET_MAX_RATIO * w_min:
+    # Subnormal weights would make the bucket width w_min / 2 round to zero: heap instead.
+    if w_min >= np.finfo(np.float64).tiny and w_max <= _BUCKET_MAX_RATIO * w_min:
         delta = w_min / 2.0
         return _sssp_bucket_kernel(
             g.indptr, g.indices, w, has_w, source, delta, int(w_max / delta) + 3
