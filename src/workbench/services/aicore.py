@@ -379,14 +379,18 @@ def create_app(settings: Mapping[str, Any]) -> Any:
                 yield _line({"error": "provider_failed", "detail": err.message, "done": True})
             finally:
                 # End the provider's stream now (its HTTP response is closed, so the provider
-                # stops generating), not whenever the garbage collector finalizes it.
-                await _aclose(it)
-                if ok:
-                    router.completed(p, pol.OUTCOME_OK, time.perf_counter() - t0)
-                elif client_gone:
-                    abandoned(p)
-                else:
-                    router.completed(p, pol.OUTCOME_ERROR, time.perf_counter() - t0)
+                # stops generating), not whenever the garbage collector finalizes it. The
+                # router's bookkeeping runs even if that close is cancelled: a provider whose
+                # request never completes would look busy to least-outstanding routing forever.
+                try:
+                    await _aclose(it)
+                finally:
+                    if ok:
+                        router.completed(p, pol.OUTCOME_OK, time.perf_counter() - t0)
+                    elif client_gone:
+                        abandoned(p)
+                    else:
+                        router.completed(p, pol.OUTCOME_ERROR, time.perf_counter() - t0)
 
         return _ClosingStream(lines(), media_type="application/x-ndjson")
 
