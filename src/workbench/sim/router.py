@@ -63,6 +63,13 @@ _N_STATS = 6
 # kernel throughput doubled. So the event heap is written out in the loop and the
 # service-time generator keeps its state in a local scalar.
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _earlier(t1, p1, s1, t2, p2, s2):
+    """Event order of the heap: time, then priority, then sequence (deterministic ties).
+    Takes the entries' scalars, not the heap arrays, for the reason above."""
+    return t1 < t2 or (t1 == t2 and (p1 < p2 or (p1 == p2 and s1 < s2)))
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _draw(kind, a, b, state):
     """One draw of an encoded distribution row (see DistTable) from a scalar state.
 
@@ -201,17 +208,9 @@ def _simulate_kernel(
                     if c >= nh:
                         break
                     c2 = c + 1
-                    if c2 < nh and (
-                        ht[c2] < ht[c]
-                        or (
-                            ht[c2] == ht[c]
-                            and (hp[c2] < hp[c] or (hp[c2] == hp[c] and hs[c2] < hs[c]))
-                        )
-                    ):
+                    if c2 < nh and _earlier(ht[c2], hp[c2], hs[c2], ht[c], hp[c], hs[c]):
                         c = c2
-                    if ht[c] < ht[i] or (
-                        ht[c] == ht[i] and (hp[c] < hp[i] or (hp[c] == hp[i] and hs[c] < hs[i]))
-                    ):
+                    if _earlier(ht[c], hp[c], hs[c], ht[i], hp[i], hs[i]):
                         ht[i], ht[c] = ht[c], ht[i]
                         hp[i], hp[c] = hp[c], hp[i]
                         hs[i], hs[c] = hs[c], hs[i]
@@ -469,9 +468,7 @@ def _simulate_kernel(
             nh += 1
             while i > 0:
                 c = (i - 1) >> 1
-                if ht[i] < ht[c] or (
-                    ht[i] == ht[c] and (hp[i] < hp[c] or (hp[i] == hp[c] and hs[i] < hs[c]))
-                ):
+                if _earlier(ht[i], hp[i], hs[i], ht[c], hp[c], hs[c]):
                     ht[i], ht[c] = ht[c], ht[i]
                     hp[i], hp[c] = hp[c], hp[i]
                     hs[i], hs[c] = hs[c], hs[i]
