@@ -75,8 +75,23 @@ def test_failover_to_the_live_provider(tmp_path, fast_stub):
     assert not dead["available"]  # its breaker opened after two failures
 
 
-def test_client_aborting_streams_does_not_open_the_provider_breaker(tmp_path):
+def _start_raw_chat(port: int, body: bytes):
+    """POST ``body`` to ai-core's /v1/chat on a raw socket (so the test controls when the
+    client stops reading and disconnects); returns the socket once the 200 status line is in."""
     import socket
+
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(
+        b"POST /v1/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    assert b"200" in s.recv(4096).split(b"\r\n")[0]
+    return s
+
+
+def test_client_aborting_streams_does_not_open_the_provider_breaker(tmp_path):
     import time
 
     slow = {"ttft_ms": 0, "tokens_per_s": 20, "jitter": 0.0}  # a 64-token answer takes ~3 s
@@ -93,14 +108,8 @@ def test_client_aborting_streams_does_not_open_the_provider_breaker(tmp_path):
         body = json.dumps({**CHAT, "stream": True, "options": {"num_predict": 64}}).encode()
         for _ in range(4):
             # Read the start of the stream, then drop the connection.
-            with socket.create_connection(("127.0.0.1", svc.ports["ai-core"])) as s:
-                s.sendall(
-                    b"POST /v1/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    b"Content-Type: application/json\r\n"
-                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                    + body
-                )
-                assert b"200" in s.recv(4096).split(b"\r\n")[0]
+            with _start_raw_chat(svc.ports["ai-core"], body):
+                pass
         time.sleep(1.0)  # let ai-core notice the disconnects
         info = httpx.get(base + "/v1/providers").json()
         assert all(p["available"] for p in info["providers"]), info
@@ -155,7 +164,6 @@ def test_client_disconnect_closes_the_provider_stream(tmp_path):
     disconnects ends ai-core's stream from the provider too (so the provider stops
     generating). uvicorn (ASGI 2.3) cancels the stream while it awaits the provider, which
     closes it; the ASGI 2.4 case, where nothing is cancelled, is the test below."""
-    import socket
 
     provider = _EndlessProvider()
     providers = [{"name": "endless", "host": f"http://127.0.0.1:{provider.port}",
@@ -169,14 +177,7 @@ def test_client_disconnect_closes_the_provider_stream(tmp_path):
             write_state=False,
         ) as svc:
             body = json.dumps({**CHAT, "model": "m", "stream": True}).encode()
-            s = socket.create_connection(("127.0.0.1", svc.ports["ai-core"]))
-            s.sendall(
-                b"POST /v1/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                b"Content-Type: application/json\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-            assert b"200" in s.recv(4096).split(b"\r\n")[0]
+            s = _start_raw_chat(svc.ports["ai-core"], body)
             assert provider.started.wait(10)
             # Stop reading: every buffer on the way fills and ai-core blocks sending to us.
             assert not provider.closed.wait(3.0)
