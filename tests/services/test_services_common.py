@@ -267,3 +267,107 @@ def test_unknown_methods_share_one_metrics_series():
         for s in fam.samples
     }
     assert "OTHER" in methods and not methods & {"FOO", "BAR", "BAZ"}
+
+
+class _TeapotError(Exception):
+    pass
+
+
+def _stack_app():
+    """An app exercising every way an exception can reach the one service layer."""
+    from starlette.middleware import Middleware
+    from starlette.responses import StreamingResponse
+    from starlette.routing import WebSocketRoute
+
+    async def gatekeeper(app, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] == "/guarded":
+            raise ApiError(403, "forbidden", "not for you")  # outside any endpoint
+        await app(scope, receive, send)
+
+    class Gate:
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            await gatekeeper(self.app, scope, receive, send)
+
+    async def teapot(request):
+        raise _TeapotError
+
+    def sync_teapot(request):  # sync endpoints keep Starlette's own wrapper
+        raise _TeapotError
+
+    async def gone(request):
+        from starlette.exceptions import HTTPException
+
+        raise HTTPException(410, "it left")  # status handlers apply to HTTPException
+
+    async def half(request):
+        async def body():
+            yield b"first part"
+            raise RuntimeError("broke mid-stream")
+
+        return StreamingResponse(body())
+
+    async def ws_refuse(websocket):
+        from starlette.exceptions import WebSocketException
+
+        await websocket.accept()
+        raise WebSocketException(4001, "go away")
+
+    routes = [
+        Route("/teapot", teapot),
+        Route("/sync-teapot", sync_teapot),
+        Route("/gone", gone),
+        Route("/half", half),
+        Route("/guarded", teapot),
+        WebSocketRoute("/ws", ws_refuse),
+    ]
+    app = build_app("svc", routes, {}, middleware=[Middleware(Gate)])
+
+    async def on_teapot(request, exc):
+        return JSONResponse({"error": "teapot", "detail": request.url.path}, status_code=418)
+
+    async def on_410(request, exc):
+        return JSONResponse({"error": "gone_by_status", "detail": exc.detail}, status_code=410)
+
+    app.add_exception_handler(_TeapotError, on_teapot)  # added after build_app, before use
+    app.add_exception_handler(410, on_410)
+    return app
+
+
+def test_one_service_layer_answers_every_exception_with_its_handler(caplog):
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(_stack_app(), raise_server_exceptions=False) as c:
+        # Raised by a service middleware, outside the router: still the JSON shape.
+        r = c.get("/guarded")
+        assert is_error(r, 403, "forbidden")["detail"] == "not for you"
+        assert len(r.headers["x-request-id"]) == 32
+        # Handlers registered by exception type and by status, async and sync endpoints.
+        for path in ("/teapot", "/sync-teapot"):
+            r = c.get(path)
+            assert r.status_code == 418 and r.json() == {"error": "teapot", "detail": path}
+        assert c.get("/gone").json()["error"] == "gone_by_status"
+        # Too late for an error response: logged, the client gets what was sent.
+        with caplog.at_level("ERROR", logger="workbench.services"):
+            r = c.get("/half")
+        assert r.status_code == 200 and r.content == b"first part"
+        assert any("after the response started" in rec.getMessage() for rec in caplog.records)
+        # WebSocketException closes the socket with its code (Starlette's default handler).
+        with c.websocket_connect("/ws") as ws, pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_text()
+        assert info.value.code == 4001
+        text = c.get("/metrics").text
+    statuses = {
+        (s.labels["route"], s.labels["status"])
+        for fam in text_string_to_metric_families(text)
+        if fam.name == "workbench_http_request_duration_seconds"
+        for s in fam.samples
+    }
+    assert {
+        ("<unmatched>", "403"),
+        ("/teapot", "418"),
+        ("/gone", "410"),
+        ("/half", "200"),
+    } <= statuses
