@@ -371,3 +371,115 @@ def test_one_service_layer_answers_every_exception_with_its_handler(caplog):
         ("/gone", "410"),
         ("/half", "200"),
     } <= statuses
+
+
+def _asgi_call(app, path, headers=(), chunks=(b"",), method="POST", timeout=5.0):
+    """Call ``app`` once in-process: (status, body, headers). Times out instead of hanging."""
+    import asyncio
+
+    async def run():
+        messages = [
+            {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+            for i, c in enumerate(chunks)
+        ]
+        sent = []
+
+        async def receive():
+            if messages:
+                return messages.pop(0)
+            await asyncio.sleep(3600)  # a client that waits for its answer
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+                 "query_string": b"", "root_path": "", "headers": list(headers),
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}  # fmt: skip
+        await asyncio.wait_for(app(scope, receive, send), timeout)
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return start["status"], body, dict(start["headers"])
+
+    return asyncio.run(run())
+
+
+def test_chunked_body_is_counted_even_with_a_content_length():
+    # With Transfer-Encoding a server frames the body as chunked and ignores Content-Length
+    # (h11 does): a small declared length must not let a large body through.
+    app = make_app()
+    headers = [(b"content-length", b"10"), (b"transfer-encoding", b"chunked")]
+    status, body, _ = _asgi_call(app, "/echo", headers, [b"x" * 60, b"x" * 60])
+    assert status == 413 and json.loads(body)["error"] == "payload_too_large"
+    # A declared length within the limit, no Transfer-Encoding: served as usual.
+    status, body, _ = _asgi_call(app, "/echo", [(b"content-length", b"8")], [b'{"n": 1}'])
+    assert (status, json.loads(body)) == (200, {"n": 1})
+
+
+def test_handlers_get_the_endpoints_request_and_failures_stay_json():
+    from starlette.middleware import Middleware
+
+    class Once:  # a route's own middleware: must survive build_app
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            async def tagged(message):
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message["headers"], (b"x-route-mw", b"1")]
+                await send(message)
+
+            await self.app(scope, receive, tagged)
+
+    class ReadThenFailError(Exception):
+        pass
+
+    class BadHandlerError(Exception):
+        pass
+
+    class NoAnswerError(Exception):
+        pass
+
+    async def read_then_fail(request):
+        await request.body()
+        raise ReadThenFailError
+
+    def raise_(exc_type):
+        async def endpoint(request):
+            raise exc_type
+
+        return endpoint
+
+    async def on_read(request, exc):  # reads the body the endpoint already consumed
+        return JSONResponse({"error": "read", "detail": (await request.body()).decode()}, 400)
+
+    def on_bad(request, exc):  # a sync handler that fails
+        raise RuntimeError("handler bug")
+
+    def on_none(request, exc):
+        return None
+
+    routes = [
+        Route("/read", read_then_fail, methods=["POST"]),
+        Route("/bad", raise_(BadHandlerError)),
+        Route("/none", raise_(NoAnswerError)),
+        Route("/mw", echo, methods=["POST"], middleware=[Middleware(Once)]),
+    ]
+    app = build_app(
+        "svc",
+        routes,
+        {},
+        exception_handlers={
+            ReadThenFailError: on_read,
+            BadHandlerError: on_bad,
+            NoAnswerError: on_none,
+        },
+    )
+    status, body, _ = _asgi_call(app, "/read", [(b"content-length", b"5")], [b"hello"])
+    assert (status, json.loads(body)) == (400, {"error": "read", "detail": "hello"})
+    for path in ("/bad", "/none"):
+        status, body, headers = _asgi_call(app, path, method="GET")
+        assert status == 500 and json.loads(body)["error"] == "internal", path
+        assert headers[b"x-request-id"].decode() in json.loads(body)["detail"]
+    status, body, headers = _asgi_call(app, "/mw", [(b"content-length", b"8")], [b'{"n": 2}'])
+    assert (status, json.loads(body)) == (200, {"n": 2}) and headers[b"x-route-mw"] == b"1"

@@ -70,11 +70,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException, WebSocketException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -454,6 +455,7 @@ class _ServiceMiddleware:
         start = _perf_counter()
         request_id = None
         length = None
+        chunked = False
         for key, value in scope["headers"]:
             if key == b"x-request-id":
                 candidate = value.decode("latin-1")
@@ -461,6 +463,8 @@ class _ServiceMiddleware:
                     request_id = candidate
             elif key == b"content-length":
                 length = value
+            elif key == b"transfer-encoding":
+                chunked = True
         if request_id is None:
             request_id = f"{_REQUEST_ID_PREFIX}{next(_request_ids) & 0xFFFFFFFFFFFFFFFF:016x}"
         scope.setdefault("state", {})["request_id"] = request_id
@@ -478,7 +482,9 @@ class _ServiceMiddleware:
         metrics = self.metrics
         metrics.in_flight += 1
         try:
-            if length is None:
+            if length is None or chunked:
+                # A chunked body's size is known only as it arrives. (With Transfer-Encoding
+                # a Content-Length is ignored: RFC 9112, and h11 frames the body so.)
                 app_receive = _limited_receive(receive, limit)
             else:
                 try:
@@ -488,8 +494,7 @@ class _ServiceMiddleware:
                 if declared < 0 or declared > limit:
                     await _reject_body(send_with_id, declared, limit)
                     return
-                # HTTP/1.1 framing: the server delivers exactly the declared length, so
-                # the body needs no counting.
+                # The server delivers exactly the declared length, so no counting.
                 app_receive = receive
             try:
                 await self.app(scope, app_receive, send_with_id)
@@ -500,7 +505,7 @@ class _ServiceMiddleware:
                         extra={"request_id": request_id, "path": scope["path"]},
                     )
                 else:
-                    await self._answer(exc, scope, receive, send_with_id, request_id)
+                    await self._answer(exc, scope, app_receive, send_with_id, request_id)
         finally:
             metrics.in_flight -= 1
             route = scope.get("route")
@@ -517,22 +522,43 @@ class _ServiceMiddleware:
     async def _answer(
         self, exc: Exception, scope: Scope, receive: Receive, send: Send, request_id: str
     ) -> None:
-        """Respond to an exception that escaped the router (nothing was sent yet)."""
+        """Respond to an exception that reached this layer (nothing was sent yet)."""
         if isinstance(exc, _BodyTooLargeError):
             await _reject_body(send, exc.size, self.max_body_bytes)
             return
-        by_type, by_status = self.handlers
-        handler = by_status.get(exc.status_code) if isinstance(exc, HTTPException) else None
-        if handler is None:
-            handler = next((by_type[c] for c in type(exc).__mro__ if c in by_type), None)
-        if handler is None:
+        try:
+            response = await _handler_response(exc, Request(scope, receive))
+        except Exception:  # no handler for it, or the handler itself failed
             _log.exception(
                 "unhandled error", extra={"request_id": request_id, "path": scope["path"]}
             )
             response = error_response(500, "internal", f"internal error (request id {request_id})")
-        else:
-            response = await handler(Request(scope, receive), exc)
         await response(scope, receive, send)
+
+
+async def _handler_response(exc: Exception, request: Request) -> Response:
+    """The app's exception handler's response to ``exc``, found as Starlette finds it.
+
+    Raises
+    ------
+    Exception
+        ``exc`` itself when no handler takes it, or whatever the handler raised.
+    """
+    by_type, by_status = request.scope["starlette.exception_handlers"]
+    handler = by_status.get(exc.status_code) if isinstance(exc, HTTPException) else None
+    if handler is None:
+        handler = next((by_type[c] for c in type(exc).__mro__ if c in by_type), None)
+    if handler is None:
+        raise exc
+    if inspect.iscoroutinefunction(handler):
+        response = await handler(request, exc)
+    else:  # as in Starlette, a plain function runs in the thread pool
+        response = await run_in_threadpool(handler, request, exc)
+        if inspect.isawaitable(response):
+            response = await response
+    if not isinstance(response, Response):
+        raise TypeError(f"exception handler {handler!r} returned {response!r}, not a Response")
+    return response
 
 
 def _limited_receive(receive: Receive, limit: int) -> Receive:
@@ -615,17 +641,31 @@ class _ServiceApp(Starlette):
 def _direct_endpoint(func: Callable[[Request], Coroutine[Any, Any, Response]]) -> ASGIApp:
     """An async endpoint as an ASGI app, without Starlette's per-route exception layer.
 
-    Starlette wraps every endpoint in a layer that catches exceptions and looks up their
-    handlers (three closures and an extra hop per message sent). Here an endpoint's
-    exceptions reach :class:`_ServiceMiddleware`, which answers them with the same
-    handlers, so :func:`build_app` gives its async function endpoints this direct call.
+    Starlette wraps every endpoint in a layer that tracks whether the response started
+    (three closures and an extra hop per message sent) to answer exceptions with the app's
+    handlers. Here only the endpoint call can raise before anything is sent, so it is
+    answered right there, with the endpoint's own ``Request`` (a body it read stays cached
+    for the handler); an exception while sending reaches :class:`_ServiceMiddleware`.
     """
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await func(Request(scope, receive, send))
+        request = Request(scope, receive, send)
+        try:
+            response = await func(request)
+        except Exception as exc:
+            response = await _handler_response(exc, request)
         await response(scope, receive, send)
 
     return app
+
+
+async def _no_endpoint(request: Request) -> Response:  # pragma: no cover - never called
+    raise NotImplementedError
+
+
+#: The code of the wrapper ``starlette.routing.request_response`` puts around an endpoint:
+#: :func:`build_app` replaces only that one, never a route's own middleware around it.
+_STARLETTE_ENDPOINT_CODE = request_response(_no_endpoint).__code__  # type: ignore[attr-defined]
 
 
 def build_app(
@@ -658,6 +698,9 @@ def build_app(
         Replaces the default ``/health`` endpoint.
     middleware : sequence of Middleware
         Service middleware, placed inside the common layer (so it is timed and limited too).
+        It sees every endpoint's response, error responses from the exception handlers
+        included, but not the 404/405 of an unknown route or method, nor the answer to an
+        exception it raises itself: the common layer sends those.
     metrics : ServiceMetrics, optional
         Pass one when service objects built before the app need its registry.
 
@@ -704,7 +747,11 @@ def build_app(
         lifespan=lifespan,
     )
     for route in app.routes:
-        if type(route) is Route and inspect.iscoroutinefunction(route.endpoint):
+        if (
+            isinstance(route, Route)
+            and inspect.iscoroutinefunction(route.endpoint)
+            and getattr(route.app, "__code__", None) is _STARLETTE_ENDPOINT_CODE
+        ):
             route.app = _direct_endpoint(route.endpoint)
     app.state.metrics = metrics
     app.state.settings = dict(settings)
