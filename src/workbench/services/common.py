@@ -421,9 +421,8 @@ class _ServiceMiddleware:
     from outside them (the router's 404 and 405, the service middleware's errors) with the
     app's exception handlers, any other exception with a logged JSON 500, and hands the
     handlers through the scope to the Starlette route wrappers that remain (sync endpoints,
-    WebSocket routes). Every request passes here, and
-    on the gateway's ``/health`` each layer of Python costs a visible share of the
-    server's throughput.
+    WebSocket routes). Every request passes here, and on the gateway's ``/health`` each
+    layer of Python costs a visible share of the server's throughput.
     """
 
     def __init__(
