@@ -14,7 +14,7 @@ from numba import njit
 
 from workbench.config import FASTMATH, NUMBA_CACHE
 from workbench.graph._validate import check_graph, check_int, check_real
-from workbench.graph.components import relabel_by_first_vertex
+from workbench.graph.components import _renumber_in_place, relabel_by_first_vertex
 from workbench.graph.csr import CSRGraph
 
 __all__ = ["label_propagation", "leiden", "louvain", "modularity"]
@@ -312,21 +312,6 @@ def _strengths(indptr, weights, loops):
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _renumber(comm):
-    """Relabel ``comm`` in place to ``0..nc-1`` in order of first vertex; returns ``nc``."""
-    n = comm.shape[0]
-    remap = np.full(n, -1, dtype=np.int64)
-    nc = 0
-    for u in range(n):
-        c = comm[u]
-        if remap[c] < 0:
-            remap[c] = nc
-            nc += 1
-        comm[u] = remap[c]
-    return nc
-
-
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
 def _louvain_kernel(indptr, indices, weights, has_w, gamma, seed, threshold, max_levels, refine):
     n = indptr.shape[0] - 1
     np.random.seed(seed)
@@ -345,7 +330,7 @@ def _louvain_kernel(indptr, indices, weights, has_w, gamma, seed, threshold, max
         moves, gained = _local_moving(ip, ix, wx, k, m2, gamma, comm, max_visits, False)
         if moves == 0:
             break
-        nc = _renumber(comm)
+        nc = _renumber_in_place(comm, comm.shape[0])
         for u in range(n):
             assignment[u] = comm[assignment[u]]
         if gained < threshold:
@@ -451,7 +436,7 @@ def _refine(indptr, indices, weights, k, m2, gamma, theta, comm, nc):
         if chosen != r:
             part[v] = chosen
             merged[chosen] = 1
-    return part, _renumber(part)
+    return part, _renumber_in_place(part, part.shape[0])
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
@@ -503,7 +488,7 @@ def _leiden_kernel(indptr, indices, weights, has_w, gamma, seed, theta, max_iter
             nl = ip.shape[0] - 1
             if _local_moving(ip, ix, wx, k, m2, gamma, comm, max_visits, True)[0] > 0:
                 moved = True
-            nc = _renumber(comm)
+            nc = _renumber_in_place(comm, comm.shape[0])
             if nc == nl:
                 break
             part, nr = _refine(ip, ix, wx, k, m2, gamma, theta, comm, nc)

@@ -104,8 +104,10 @@ def _components_kernel(indptr, indices, directed):
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
-def _relabel_kernel(labels, k):
-    out = np.empty(labels.shape[0], dtype=np.int64)
+def _renumber_in_place(labels, k):
+    """Relabel ``labels`` (values ``0..k-1``) in place to ``0..c-1`` in order of first
+    appearance and return ``c``; the kernel behind :func:`relabel_by_first_vertex`, also
+    called from the community kernels between levels."""
     seen = np.full(k, -1, dtype=np.int64)
     count = 0
     for u in range(labels.shape[0]):
@@ -113,8 +115,8 @@ def _relabel_kernel(labels, k):
         if seen[c] < 0:
             seen[c] = count
             count += 1
-        out[u] = seen[c]
-    return out
+        labels[u] = seen[c]
+    return count
 
 
 def relabel_by_first_vertex(labels: np.ndarray) -> np.ndarray:
@@ -149,8 +151,11 @@ def relabel_by_first_vertex(labels: np.ndarray) -> np.ndarray:
     if top >= 2 * arr.size + 1024:
         # sparse labels: compress to 0..u-1 first so the kernel's table stays O(len(labels))
         values, inverse = np.unique(arr, return_inverse=True)
-        return _relabel_kernel(inverse.astype(np.int64).ravel(), values.size)
-    return _relabel_kernel(np.ascontiguousarray(arr, dtype=np.int64), top + 1)
+        out, k = inverse.astype(np.int64).ravel(), values.size
+    else:
+        out, k = arr.astype(np.int64), top + 1  # a copy: the caller's array is left alone
+    _renumber_in_place(out, k)
+    return out
 
 
 def connected_components(g: CSRGraph) -> np.ndarray:
